@@ -1,0 +1,1 @@
+"""Core machinery: flag store, evaluator, context, updates, events."""

@@ -1,0 +1,169 @@
+"""The FlagKit exception tree.
+
+::
+
+    FlagKitError                      code, numeric_code, recoverable, to_dict()
+    ├── InitializationError           the client cannot start
+    │   └── ConfigurationError        a bad option (also a ValueError)
+    ├── AuthenticationError           401 / 403 / 429
+    ├── NetworkError                  transport failures and 5xx
+    │   └── CircuitOpenError          the breaker is open; nothing was sent
+    ├── EvaluationError               raised only by explicit APIs, never by flag lookups
+    ├── SecurityError                 PII in strict mode, bad bootstrap signature, ...
+    ├── EventError                    track() with bad input (also a ValueError)
+    └── StorageError                  cache or event storage cannot be read or written
+
+Messages are sanitized when the error is built (:mod:`flagkit.errors.sanitizer`); the
+process-wide setting is changed with :func:`configure_error_sanitization` (a client applies
+its ``error_sanitization`` option there at construction).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from flagkit.errors.error_codes import ERROR_CODES, is_retryable_code
+from flagkit.errors.sanitizer import (
+    ErrorSanitizationConfig,
+    redact_api_keys,
+    sanitize_error_message,
+)
+
+_config_lock = threading.Lock()
+_sanitization_config: ErrorSanitizationConfig | None = ErrorSanitizationConfig()
+
+
+def configure_error_sanitization(config: ErrorSanitizationConfig | None) -> None:
+    """Set the process-wide sanitization config (``None`` redacts API keys only)."""
+    global _sanitization_config
+    with _config_lock:
+        _sanitization_config = config
+
+
+def get_sanitization_config() -> ErrorSanitizationConfig | None:
+    """The process-wide sanitization config in force."""
+    return _sanitization_config
+
+
+class FlagKitError(Exception):
+    """Root of every error the SDK raises.
+
+    >>> err = FlagKitError("NETWORK_TIMEOUT", "timed out after 5.0s")
+    >>> str(err), err.recoverable, err.numeric_code
+    ('[NETWORK_TIMEOUT] timed out after 5.0s', True, 1301)
+
+    Raises ``KeyError`` for an unknown ``code`` (a programming mistake).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        status_code: int | None = None,
+        details: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+        request_id: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        definition = ERROR_CODES[code]
+        raw = message if message else definition.message
+        config = _sanitization_config
+        clean = sanitize_error_message(raw, config)
+        super().__init__(clean)
+        self.message: str = clean
+        self.original_message: str | None = None
+        if config is not None and config.preserve_original and raw != clean:
+            self.original_message = redact_api_keys(raw)
+        self.code: str = code
+        self.numeric_code: int = definition.numeric_code
+        self.recoverable: bool = is_retryable_code(code)
+        self.status_code = status_code
+        self.details = details
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.timestamp: datetime = datetime.now()
+        if cause is not None:
+            self.__cause__ = cause
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
+            f"status_code={self.status_code!r})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict with snake_case keys (PROTOCOL §13.1)."""
+        return {
+            "name": type(self).__name__,
+            "code": self.code,
+            "numeric_code": self.numeric_code,
+            "message": self.message,
+            "status_code": self.status_code,
+            "details": self.details,
+            "recoverable": self.recoverable,
+            "retry_after": self.retry_after,
+            "request_id": self.request_id,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+
+class InitializationError(FlagKitError):
+    """The client could not start (bad configuration, failed first load, ...)."""
+
+
+class ConfigurationError(InitializationError, ValueError):
+    """An option has a bad value; the message names the option, the value and what is allowed.
+
+    Code ``INIT_INVALID_CONFIG`` unless given (``INIT_MISSING_API_KEY``, ``INIT_INVALID_BASE_URL``).
+    """
+
+    def __init__(self, message: str, *, code: str = "INIT_INVALID_CONFIG", option: str = "") -> None:
+        super().__init__(code, message)
+        self.option = option
+
+
+class AuthenticationError(FlagKitError):
+    """The server rejected the API key (401), its permissions (403) or its rate (429)."""
+
+
+class NetworkError(FlagKitError):
+    """The server could not be reached, timed out, or answered 5xx or garbage."""
+
+
+class CircuitOpenError(NetworkError):
+    """The circuit breaker is open: the request was not sent (code ``NETWORK_CIRCUIT_OPEN``)."""
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__("NETWORK_CIRCUIT_OPEN", message, retry_after=retry_after)
+
+
+class EvaluationError(FlagKitError):
+    """An evaluation problem; flag lookups report it as a reason and never raise it."""
+
+
+class SecurityError(FlagKitError):
+    """A security check failed (PII in strict mode, bootstrap signature, local port, ...)."""
+
+
+class EventError(FlagKitError, ValueError):
+    """``track()`` was given an invalid event type or data."""
+
+
+class StorageError(FlagKitError):
+    """Cache or event storage could not be read or written."""
+
+
+def is_flagkit_error(error: object) -> bool:
+    """Whether ``error`` is a :class:`FlagKitError`."""
+    return isinstance(error, FlagKitError)
+
+
+def is_retryable_error(error: object) -> bool:
+    """Whether ``error`` is a recoverable :class:`FlagKitError`."""
+    return isinstance(error, FlagKitError) and error.recoverable

@@ -1,0 +1,1 @@
+"""HTTP transport: the only place that talks to httpx."""

@@ -1,0 +1,1 @@
+"""The local FlagKit-compatible server (``flagkit serve``), standard library only."""

@@ -1,0 +1,1 @@
+"""Pluggable storage for the persisted flag cache."""

@@ -1,0 +1,1 @@
+"""Public data types: options, context, flag state, evaluation results, events."""

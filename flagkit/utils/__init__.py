@@ -1,0 +1,1 @@
+"""Utilities: logging, security helpers, validation, platform detection."""
