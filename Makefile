@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m flagkit demo
+	$(BIN)/flagkit serve --flags example_projects/flags.json
 
 test: $(STAMP) lint typecheck pytest
 
