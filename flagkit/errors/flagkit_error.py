@@ -125,6 +125,10 @@ class ConfigurationError(InitializationError, ValueError):
 
     def __init__(self, message: str, *, code: str = "INIT_INVALID_CONFIG", option: str = "") -> None:
         super().__init__(code, message)
+        # The message describes the caller's own setting (URLs, paths, hosts): general
+        # sanitization would hide the very mistake it reports. API keys stay redacted.
+        self.message = redact_api_keys(message)
+        self.args = (self.message,)
         self.option = option
 
 

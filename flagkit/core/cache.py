@@ -1,0 +1,485 @@
+"""The flag store: an immutable snapshot of flags and segments, swapped atomically.
+
+Every change (first load, poll, stream event, persisted cache, deletion) builds a new
+:class:`FlagSnapshot` and replaces one reference under a lock; evaluations read that
+reference and never lock. A snapshot holds:
+
+- ``models``: each server flag compiled once by the targeting compiler
+  (:func:`flagkit.core.targeting.compile_flag`), with its :class:`FlagState`;
+- ``segments``: compiled segments for targeting rules;
+- ``bootstrap``: the accepted bootstrap values (served with reason ``BOOTSTRAP`` when the
+  server has no such flag);
+- freshness — ``expires_at`` on the ``time.monotonic()`` clock. It belongs to the snapshot,
+  not to each entry (ARCHITECTURE §1): a successful poll with no changes renews it, so flags
+  only go stale when the updates really stop (the published package let them expire);
+- fast tables for typed getters: ``bools``, ``strings``, ``numbers``, ``jsons`` map a key to
+  its value for every flag without targeting whose value has its declared type (bootstrap
+  values included when the server has no such key). A typed getter on such a flag is one
+  dict lookup; anything else takes the full evaluation path.
+
+There is no capacity limit: every flag the server sends is held (the published package
+silently evicted beyond 1,000).
+
+Persistence (optional): :class:`FlagStore` can save its flags and segments through a
+:class:`~flagkit.storage.FlagCacheStore` and load them back at start, with the time they were
+fetched, so a restart with the server unreachable serves the last known values — ``CACHED``
+while younger than ``cache_ttl``, ``STALE_CACHE`` after.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Final, TypedDict
+
+from flagkit.core.targeting import FlagModel, SegmentModel, compile_flag, compile_segment
+from flagkit.errors import FlagKitError
+from flagkit.types.flag import FlagState, FlagType
+from flagkit.utils.validators import is_valid_flag_key
+
+if TYPE_CHECKING:
+    from flagkit.storage import FlagCacheStore
+
+__all__ = ["ChangeSet", "FlagSnapshot", "FlagStore", "parse_flags", "parse_segments"]
+
+PERSIST_FORMAT_VERSION: Final = 1
+_INF: Final = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class FlagSnapshot:
+    """One immutable view of every flag; share it freely between threads.
+
+    Treat the mappings as read-only (they are plain dicts for speed).
+    """
+
+    models: Mapping[str, FlagModel] = field(default_factory=dict)
+    segments: Mapping[str, SegmentModel] = field(default_factory=dict)
+    segment_data: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    bootstrap: Mapping[str, Any] = field(default_factory=dict)
+    expires_at: float = _INF
+    fetched_at: float = 0.0
+    source: str = "empty"
+    bools: Mapping[str, bool] = field(default_factory=dict)
+    strings: Mapping[str, str] = field(default_factory=dict)
+    numbers: Mapping[str, float] = field(default_factory=dict)
+    jsons: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+    def is_fresh(self, now: float | None = None) -> bool:
+        """Whether the server flags are within ``cache_ttl`` of their last confirmation."""
+        return (time.monotonic() if now is None else now) <= self.expires_at
+
+    def keys(self) -> list[str]:
+        """Every key: server flags first, then bootstrap-only keys."""
+        out = list(self.models)
+        out.extend(k for k in self.bootstrap if k not in self.models)
+        return out
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is a server flag or a bootstrap value."""
+        return key in self.models or key in self.bootstrap
+
+    @property
+    def flag_states(self) -> list[FlagState]:
+        """The server flags as :class:`FlagState` objects."""
+        return [model.state for model in self.models.values()]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What one update changed: flags added or updated, keys deleted, segments touched."""
+
+    updated: list[FlagState] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    segments_changed: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.updated or self.deleted or self.segments_changed)
+
+
+def _fast_slot(flag_type: FlagType, value: Any) -> tuple[str, Any] | None:
+    """Which fast table a value belongs in (and the value as the getter returns it)."""
+    if flag_type is FlagType.BOOLEAN:
+        return ("bools", value) if isinstance(value, bool) else None
+    if flag_type is FlagType.STRING:
+        return ("strings", value) if isinstance(value, str) else None
+    if flag_type is FlagType.NUMBER:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:
+                return None
+            return ("numbers", number) if math.isfinite(number) else None
+        return None
+    if flag_type is FlagType.JSON:
+        return ("jsons", value) if isinstance(value, dict) else None
+    return None
+
+
+def _fast_entry(
+    key: str, models: Mapping[str, FlagModel], bootstrap: Mapping[str, Any]
+) -> tuple[str, Any] | None:
+    model = models.get(key)
+    if model is not None:
+        if not model.is_simple or model.error is not None:
+            return None
+        return _fast_slot(model.state.flag_type, model.state.value)
+    if key in bootstrap:
+        value = bootstrap[key]
+        return _fast_slot(FlagType.infer(value), value)
+    return None
+
+
+class _Tables(TypedDict):
+    bools: dict[str, bool]
+    strings: dict[str, str]
+    numbers: dict[str, float]
+    jsons: dict[str, dict[str, Any]]
+
+
+def _build_tables(models: Mapping[str, FlagModel], bootstrap: Mapping[str, Any]) -> _Tables:
+    tables = _Tables(bools={}, strings={}, numbers={}, jsons={})
+    for key in bootstrap:
+        if key not in models:
+            _place(tables, key, _fast_entry(key, models, bootstrap))
+    for key in models:
+        _place(tables, key, _fast_entry(key, models, bootstrap))
+    return tables
+
+
+def _place(tables: _Tables, key: str, slot: tuple[str, Any] | None) -> None:
+    if slot is not None:
+        table: dict[str, Any] = tables[slot[0]]  # type: ignore[literal-required]
+        table[key] = slot[1]
+
+
+def parse_flags(
+    raw_flags: object, *, stream: bool, logger: logging.Logger
+) -> tuple[list[FlagState], set[str]]:
+    """Parse a wire ``flags`` array; returns the good flags and the keys of bad ones.
+
+    A malformed entry is skipped with a warning (its key, when readable, is reported so a
+    full replacement keeps the previous version of that flag). Raises ``TypeError`` when
+    ``raw_flags`` is not a list.
+    """
+    if not isinstance(raw_flags, list):
+        raise TypeError(f"'flags' must be a JSON array, got {type(raw_flags).__name__}")
+    good: list[FlagState] = []
+    bad: set[str] = set()
+    for index, item in enumerate(raw_flags):
+        try:
+            state = FlagState.from_dict(item, stream=stream)
+        except (KeyError, TypeError, ValueError) as exc:
+            key = item.get("key") if isinstance(item, dict) else None
+            if isinstance(key, str):
+                bad.add(key)
+            logger.warning("ignoring malformed flag #%d from the server: %s", index, exc)
+            continue
+        if not is_valid_flag_key(state.key):
+            logger.warning("ignoring flag with an invalid key %r", state.key[:64])
+            continue
+        good.append(state)
+    return good, bad
+
+
+def parse_segments(raw: object, *, logger: logging.Logger) -> list[dict[str, Any]]:
+    """The segment objects of a wire ``segments`` array (entries without a str ``key`` are
+    skipped with a warning). Raises ``TypeError`` when ``raw`` is not a list."""
+    if not isinstance(raw, list):
+        raise TypeError(f"'segments' must be a JSON array, got {type(raw).__name__}")
+    out: list[dict[str, Any]] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, dict) and isinstance(item.get("key"), str) and item["key"]:
+            out.append(item)
+        else:
+            logger.warning("ignoring malformed segment #%d from the server", index)
+    return out
+
+
+class FlagStore:
+    """Owns the current :class:`FlagSnapshot` and builds the next one.
+
+    >>> store = FlagStore(ttl=300.0, logger=logging.getLogger("flagkit"))
+    >>> store.apply(full=[FlagState("dark-mode", True)])
+    ChangeSet(updated=[FlagState(key='dark-mode', ...)], deleted=[], segments_changed=False)
+    >>> store.snapshot.bools["dark-mode"]
+    True
+
+    Readers use :attr:`snapshot` without locking; writers (``apply``, ``renew``,
+    ``load_persisted``) serialise on an internal lock that is held only while the new
+    snapshot is built in memory — never during I/O. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        logger: logging.Logger,
+        bootstrap: Mapping[str, Any] | None = None,
+        persistence: FlagCacheStore | None = None,
+    ) -> None:
+        self._ttl = float(ttl)
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._persistence = persistence
+        boot = dict(bootstrap or {})
+        tables = _build_tables({}, boot)
+        self._snapshot = FlagSnapshot(bootstrap=boot, **tables)
+        self._dirty = False
+
+    @property
+    def snapshot(self) -> FlagSnapshot:
+        """The current snapshot (lock-free read of one reference)."""
+        return self._snapshot
+
+    @property
+    def ttl(self) -> float:
+        """Seconds a confirmation of the server flags keeps them fresh (``cache_ttl``)."""
+        return self._ttl
+
+    @property
+    def persistence(self) -> FlagCacheStore | None:
+        """Where flags are persisted (``None`` when persistence is off)."""
+        return self._persistence
+
+    def reset_after_fork(self) -> None:
+        """Replace the lock in a forked child."""
+        self._lock = threading.Lock()
+
+    # -- updates --------------------------------------------------------------------------
+
+    def apply(
+        self,
+        *,
+        full: Iterable[FlagState] | None = None,
+        keep: Iterable[str] = (),
+        upserts: Iterable[FlagState] = (),
+        deletions: Iterable[str] = (),
+        segments_full: Iterable[Mapping[str, Any]] | None = None,
+        segment_upserts: Iterable[Mapping[str, Any]] = (),
+        segment_deletions: Iterable[str] = (),
+        renew: bool = True,
+        check_versions: bool = True,
+    ) -> ChangeSet:
+        """Build and swap in the next snapshot; returns what changed.
+
+        - ``full`` replaces every server flag (``/sdk/init``, SSE ``flags_reset``); keys in
+          ``keep`` (malformed in that payload) keep their previous version.
+        - ``upserts`` add or update flags; with ``check_versions`` a flag whose ``version``
+          is not newer than the one held is ignored (PROTOCOL §20.2) — except stream events
+          without a version field, whose version is taken as given.
+        - ``deletions`` remove flags; segments are handled likewise.
+        - ``renew`` marks the server data as confirmed now (fresh for ``ttl`` seconds).
+        """
+        now_mono = time.monotonic()
+        now_wall = time.time()
+        with self._lock:
+            old = self._snapshot
+            models = dict(old.models)
+            updated: list[FlagState] = []
+            deleted: list[str] = []
+            touched: set[str] = set()
+            rebuild_all = False
+
+            if full is not None:
+                keep_keys = set(keep)
+                new_models: dict[str, FlagModel] = {}
+                for state in full:
+                    previous = models.get(state.key)
+                    new_models[state.key] = self._compile(state)
+                    if previous is None or _differs(previous.state, state):
+                        updated.append(state)
+                for key in keep_keys:
+                    if key in models and key not in new_models:
+                        new_models[key] = models[key]
+                deleted.extend(k for k in models if k not in new_models)
+                models = new_models
+                rebuild_all = True
+            for state in upserts:
+                previous = models.get(state.key)
+                if (
+                    check_versions
+                    and previous is not None
+                    and "version" in state.raw
+                    and state.version <= previous.state.version
+                ):
+                    continue
+                if previous is not None and not _differs(previous.state, state):
+                    continue
+                models[state.key] = self._compile(state)
+                updated.append(state)
+                touched.add(state.key)
+            for key in deletions:
+                if key in models:
+                    del models[key]
+                    deleted.append(key)
+                    touched.add(key)
+
+            segments = dict(old.segments)
+            segment_data = dict(old.segment_data)
+            segments_changed = False
+            if segments_full is not None:
+                segments, segment_data = {}, {}
+                for raw in segments_full:
+                    key = str(raw["key"])
+                    segments[key] = compile_segment(raw)
+                    segment_data[key] = dict(raw)
+                segments_changed = segment_data != dict(old.segment_data)
+            for raw in segment_upserts:
+                key = str(raw["key"])
+                if segment_data.get(key) == raw:
+                    continue
+                segments[key] = compile_segment(raw)
+                segment_data[key] = dict(raw)
+                segments_changed = True
+            for key in segment_deletions:
+                if key in segments:
+                    del segments[key]
+                    segment_data.pop(key, None)
+                    segments_changed = True
+
+            changes = ChangeSet(updated, deleted, segments_changed)
+            if not changes and not renew:
+                return changes
+            if changes:
+                if rebuild_all:
+                    tables = _build_tables(models, old.bootstrap)
+                else:
+                    tables = _Tables(
+                        bools=dict(old.bools),
+                        strings=dict(old.strings),
+                        numbers=dict(old.numbers),
+                        jsons=dict(old.jsons),
+                    )
+                    for key in touched:
+                        tables["bools"].pop(key, None)
+                        tables["strings"].pop(key, None)
+                        tables["numbers"].pop(key, None)
+                        tables["jsons"].pop(key, None)
+                        _place(tables, key, _fast_entry(key, models, old.bootstrap))
+                snapshot = FlagSnapshot(
+                    models=models,
+                    segments=segments,
+                    segment_data=segment_data,
+                    bootstrap=old.bootstrap,
+                    expires_at=(now_mono + self._ttl) if renew else old.expires_at,
+                    fetched_at=now_wall if renew else old.fetched_at,
+                    source="server",
+                    **tables,
+                )
+                self._dirty = True
+            else:
+                snapshot = replace(
+                    old, expires_at=now_mono + self._ttl, fetched_at=now_wall, source="server"
+                )
+            self._snapshot = snapshot
+        return changes
+
+    def renew(self) -> None:
+        """Mark the server flags as confirmed now (a poll with no changes, a live stream)."""
+        self.apply(renew=True)
+
+    def _compile(self, state: FlagState) -> FlagModel:
+        model = compile_flag(state)
+        if model.error is not None:
+            self._logger.warning("flag %r has invalid targeting: %s", state.key, model.error)
+        return model
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def load_persisted(self) -> bool:
+        """Load the persisted flags into the snapshot; False when there is nothing usable.
+
+        Freshness follows the time the flags were saved: younger than ``ttl`` → fresh
+        (``CACHED``), older → stale (``STALE_CACHE``). A corrupt, tampered or foreign file
+        raises :class:`~flagkit.errors.StorageError` (the caller reports it; the next save
+        replaces the file).
+        """
+        persistence = self._persistence
+        if persistence is None:
+            return False
+        payload = persistence.load()
+        if not payload:
+            return False
+        if not isinstance(payload, dict) or not isinstance(payload.get("flags"), list):
+            self._logger.warning("persisted flag cache has an unknown format; ignoring it")
+            return False
+        states, _bad = parse_flags(payload["flags"], stream=False, logger=self._logger)
+        raw_segments = payload.get("segments", [])
+        segments = parse_segments(
+            raw_segments if isinstance(raw_segments, list) else [], logger=self._logger
+        )
+        saved_ms = payload.get("savedAt")
+        now_wall = time.time()
+        saved = (
+            float(saved_ms) / 1000.0
+            if isinstance(saved_ms, (int, float)) and not isinstance(saved_ms, bool)
+            else 0.0
+        )
+        saved = min(saved, now_wall)
+        remaining = saved + self._ttl - now_wall
+        with self._lock:
+            old = self._snapshot
+            if old.source == "server":
+                return False  # the network won the race: never go back to older data
+            models = {state.key: self._compile(state) for state in states}
+            seg_models = {str(raw["key"]): compile_segment(raw) for raw in segments}
+            seg_data = {str(raw["key"]): dict(raw) for raw in segments}
+            self._snapshot = FlagSnapshot(
+                models=models,
+                segments=seg_models,
+                segment_data=seg_data,
+                bootstrap=old.bootstrap,
+                expires_at=time.monotonic() + remaining,
+                fetched_at=saved,
+                source="persisted",
+                **_build_tables(models, old.bootstrap),
+            )
+        self._logger.info(
+            "loaded %d persisted flags saved %.0fs ago", len(models), max(0.0, now_wall - saved)
+        )
+        return True
+
+    def persist(self, *, force: bool = False) -> bool:
+        """Save the server flags if they changed since the last save (or ``force``).
+
+        Returns whether something was written. Raises
+        :class:`~flagkit.errors.StorageError` when the storage fails (the caller logs it).
+        """
+        persistence = self._persistence
+        if persistence is None:
+            return False
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot.source != "server" or not (self._dirty or force):
+                return False
+            self._dirty = False
+        payload = {
+            "formatVersion": PERSIST_FORMAT_VERSION,
+            "savedAt": int(snapshot.fetched_at * 1000),
+            "flags": [model.state.to_dict() for model in snapshot.models.values()],
+            "segments": list(snapshot.segment_data.values()),
+        }
+        try:
+            persistence.save(payload)
+        except FlagKitError:
+            with self._lock:
+                self._dirty = True
+            raise
+        return True
+
+
+def _differs(old: FlagState, new: FlagState) -> bool:
+    """Whether two states of one flag differ in anything a caller could observe."""
+    return (
+        old.version != new.version
+        or old.enabled != new.enabled
+        or old.flag_type is not new.flag_type
+        or old.value != new.value
+        or type(old.value) is not type(new.value)
+        or old.raw != new.raw
+    )

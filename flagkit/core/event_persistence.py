@@ -1,0 +1,558 @@
+"""Crash-resilient event log shared by processes (PROTOCOL §11, wired as the SPEC asks).
+
+One directory (mode 0700) holds::
+
+    flagkit-events.lock                 taken with flock(LOCK_EX) around every read and write
+    flagkit-events-current.jsonl        the log: JSON lines, appended, fsync'd
+    flagkit-events-owner-<owner>.lock   one per live queue, flock'ed for the queue's lifetime
+
+Lines of the log::
+
+    {"id": <eventId>, "type": <eventType>, "timestamp": <ms>, "status": "pending",
+     "owner": <owner>, "event": {<the exact wire event>}}                      full record
+    {"id": ..., "status": "sending"}                                           before a POST
+    {"id": ..., "status": "sent", "sentAt": <ms>}                              after a 2xx
+    {"id": ..., "status": "pending"}                                           after a failure
+    {"id": ..., "status": "pending", "owner": <owner>}                         a claim
+    {"id": ..., "status": "pending", "owner": null, "releasedBy": <owner>}     handed back
+    {"id": ..., "status": "dropped"}                                           the disk cap
+
+A line with a ``type`` key is a full record; other lines update the status (and owner) of an
+id already seen. Blank or unparsable lines, and lines for unknown ids, are skipped, so a line
+torn by a crash costs only itself (the next writer starts on a fresh line).
+
+**Ownership.** Each queue writes its records with its own owner id and holds an ``flock`` on
+its owner file while it lives; the kernel releases that lock when the process dies, even by
+SIGKILL. An unsent record (``pending``/``sending``) may be *claimed* by another queue only if
+its owner is ``null`` (released) or its owner file is not locked (the owner is gone). Claims
+are decided and written under the log lock, so two live processes never claim the same
+records. A queue that crashed after a POST but before writing ``sent`` leaves its records
+``sending``; whoever claims them sends them again: delivery is at least once, and the server
+drops duplicates by ``eventId`` (PROTOCOL §20.6).
+
+**Compaction** rewrites the log keeping only unsent records (with their status and owner
+folded into the full record) and drops the oldest claimable records beyond
+``max_persisted_events``.
+
+Not thread-safe: one :class:`EventPersistence` is driven by one thread (the events thread).
+Several instances, in one process or many, may share a directory. POSIX only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import math
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flagkit.errors import StorageError
+
+__all__ = [
+    "LOCK_FILE_NAME",
+    "LOG_FILE_NAME",
+    "OWNER_FILE_PREFIX",
+    "EventPersistence",
+    "RecoveredEvent",
+    "ScanResult",
+    "default_event_storage_path",
+]
+
+LOCK_FILE_NAME: Final = "flagkit-events.lock"
+LOG_FILE_NAME: Final = "flagkit-events-current.jsonl"
+OWNER_FILE_PREFIX: Final = "flagkit-events-owner-"
+
+_UNSENT: Final = frozenset({"pending", "sending"})
+_STATUSES: Final = frozenset({"pending", "sending", "sent", "dropped", "failed"})
+_OWNER_RE: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+_FULL_DISK_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+_log = logging.getLogger("flagkit.events")
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def default_event_storage_path() -> str:
+    """``<system temp dir>/flagkit/events`` (PROTOCOL §11); read only when called."""
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), "flagkit", "events")
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveredEvent:
+    """An unsent event claimed from the log.
+
+    ``wire`` is the stored wire event; it is ``None`` for records written by the published
+    SDK (which stored only ``type``/``data``/``timestamp``): the queue rebuilds those.
+    ``released_by`` names the queue that handed the event back (``None`` if its owner died).
+    """
+
+    event_id: str
+    event_type: str
+    timestamp_ms: int
+    wire: dict[str, Any] | None
+    data: dict[str, Any] | None
+    released_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What :meth:`EventPersistence.scan` found and did."""
+
+    claimed: list[RecoveredEvent]
+    dropped: int
+    unclaimed: int
+    size: int
+
+
+class _Entry:
+    __slots__ = ("owner", "record", "released_by", "sent_at", "status")
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        status = record.get("status")
+        self.status: str = status if status in _STATUSES else "pending"
+        self.owner: str | None = _owner_of(record.get("owner"))
+        released = record.get("releasedBy")
+        self.released_by: str | None = released if isinstance(released, str) else None
+        self.sent_at: object = record.get("sentAt")
+
+
+def _owner_of(value: object) -> str | None:
+    # Owner ids come from a shared file: anything odd is treated as "no owner" so a path
+    # built from it can never leave the directory.
+    if isinstance(value, str) and _OWNER_RE.fullmatch(value):
+        return value
+    return None
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class EventPersistence:
+    """The JSON-lines event log in one directory, shared safely by processes.
+
+    >>> store = EventPersistence("/tmp/flagkit-demo")   # doctest: +SKIP
+    >>> store.open()                                     # doctest: +SKIP
+    >>> store.append([("3f0c...", "purchase", 1700000000000, {"eventType": "purchase"})])
+    ... # doctest: +SKIP
+
+    Every method raises :class:`~flagkit.errors.StorageError` (``CACHE_STORAGE_FULL`` when the
+    disk or a quota is full, ``CACHE_READ_ERROR`` / ``CACHE_WRITE_ERROR`` otherwise) naming the
+    path and the OS reason. Not thread-safe; see the module docstring for the file protocol.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_persisted_events: int = 10000,
+    ) -> None:
+        self.directory: str = os.fspath(directory)
+        self.max_persisted_events = max_persisted_events
+        self._lock_path = os.path.join(self.directory, LOCK_FILE_NAME)
+        self.log_path: str = os.path.join(self.directory, LOG_FILE_NAME)
+        self._owner = self._new_owner_id()
+        self._owner_fd: int | None = None
+        self._size = 0
+
+    @staticmethod
+    def _new_owner_id() -> str:
+        return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+    @property
+    def owner(self) -> str:
+        """This instance's owner id (``<pid>-<12 hex>``)."""
+        return self._owner
+
+    @property
+    def size(self) -> int:
+        """Size of the log in bytes as of this instance's last read or write."""
+        return self._size
+
+    @property
+    def is_open(self) -> bool:
+        """Whether :meth:`open` succeeded and :meth:`close` has not run."""
+        return self._owner_fd is not None
+
+    def _owner_path(self, owner: str) -> str:
+        return os.path.join(self.directory, f"{OWNER_FILE_PREFIX}{owner}.lock")
+
+    # -- errors and locking ------------------------------------------------------------
+
+    def _error(self, action: str, path: str, exc: OSError) -> StorageError:
+        if exc.errno in _FULL_DISK_ERRNOS:
+            code = "CACHE_STORAGE_FULL"
+        elif action == "read":
+            code = "CACHE_READ_ERROR"
+        else:
+            code = "CACHE_WRITE_ERROR"
+        reason = exc.strerror or type(exc).__name__
+        return StorageError(
+            code,
+            f"event persistence cannot {action} {path!r}: {reason}",
+            details={"path": path, "errno": exc.errno},
+            cause=exc,
+        )
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise self._error("lock", self._lock_path, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the directory (0700) and take this instance's owner lock. Idempotent."""
+        import fcntl
+
+        if self._owner_fd is not None:
+            return
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise self._error("create the directory", self.directory, exc) from exc
+        if not os.path.isdir(self.directory):
+            raise self._error(
+                "use", self.directory, NotADirectoryError(errno.ENOTDIR, "not a directory")
+            )
+        with self._locked():
+            path = self._owner_path(self._owner)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError as exc:
+                raise self._error("create", path, exc) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                raise self._error("lock", path, exc) from exc
+            self._owner_fd = fd
+            try:
+                self._size = os.stat(self.log_path).st_size
+            except FileNotFoundError:
+                self._size = 0
+            except OSError as exc:
+                raise self._error("read", self.log_path, exc) from exc
+
+    def close(self) -> None:
+        """Drop the owner lock: this instance's unsent records become claimable. Idempotent."""
+        fd, self._owner_fd = self._owner_fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self._owner_path(self._owner))
+        os.close(fd)
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: forget the parent's owner lock without releasing it.
+
+        The parent still owns its records; the child takes a new owner id and must call
+        :meth:`open` again to persist anything.
+        """
+        fd, self._owner_fd = self._owner_fd, None
+        if fd is not None:
+            # Closing our copy of the descriptor leaves the parent's flock in place.
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._owner = self._new_owner_id()
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _append_lines(self, lines: Sequence[str]) -> None:
+        if lines:
+            with self._locked():
+                self._append_lines_locked(lines)
+
+    def append(self, events: Sequence[tuple[str, str, int, Mapping[str, Any]]]) -> list[str]:
+        """Append full ``pending`` records owned by this instance, then fsync.
+
+        ``events`` holds ``(event_id, event_type, timestamp_ms, wire_event)``. Returns the ids
+        that could not be serialised (skipped); everything else is on disk when it returns.
+        """
+        lines: list[str] = []
+        skipped: list[str] = []
+        for event_id, event_type, timestamp_ms, wire in events:
+            record = {
+                "id": event_id,
+                "type": event_type,
+                "timestamp": timestamp_ms,
+                "status": "pending",
+                "owner": self._owner,
+                "event": wire,
+            }
+            try:
+                lines.append(_dumps(record))
+            except (TypeError, ValueError):
+                skipped.append(event_id)
+        self._append_lines(lines)
+        return skipped
+
+    def mark(self, ids: Sequence[str], status: str, *, sent_at_ms: int | None = None) -> None:
+        """Append a status line per id (``sending``, ``sent``, ``pending`` or ``dropped``)."""
+        if status not in _STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        if status == "sent":
+            sent_at = sent_at_ms if sent_at_ms is not None else int(time.time() * 1000)
+            lines = [_dumps({"id": i, "status": status, "sentAt": sent_at}) for i in ids]
+        else:
+            lines = [_dumps({"id": i, "status": status}) for i in ids]
+        self._append_lines(lines)
+
+    def release(self, ids: Sequence[str]) -> None:
+        """Hand unsent records back: any queue on this directory may claim them."""
+        lines = [
+            _dumps({"id": i, "status": "pending", "owner": None, "releasedBy": self._owner})
+            for i in ids
+        ]
+        self._append_lines(lines)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, _Entry]:
+        entries: dict[str, _Entry] = {}
+        try:
+            handle = open(self.log_path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            self._size = 0
+            return entries
+        except OSError as exc:
+            raise self._error("read", self.log_path, exc) from exc
+        skipped = 0
+        try:
+            with handle:
+                for raw in handle:
+                    line = raw.strip()
+                    if not line:
+                        continue
+                    try:
+                        obj = json.loads(line)
+                    except ValueError:
+                        skipped += 1
+                        continue
+                    if not isinstance(obj, dict):
+                        skipped += 1
+                        continue
+                    event_id = obj.get("id")
+                    if not isinstance(event_id, str) or not event_id:
+                        skipped += 1
+                        continue
+                    if "type" in obj:
+                        entries[event_id] = _Entry(obj)
+                        continue
+                    entry = entries.get(event_id)
+                    status = obj.get("status")
+                    if entry is None or status not in _STATUSES:
+                        continue
+                    entry.status = status
+                    if "owner" in obj:
+                        entry.owner = _owner_of(obj["owner"])
+                    if "releasedBy" in obj:
+                        released = obj["releasedBy"]
+                        entry.released_by = released if isinstance(released, str) else None
+                    if "sentAt" in obj:
+                        entry.sent_at = obj["sentAt"]
+                self._size = handle.tell()
+        except OSError as exc:
+            raise self._error("read", self.log_path, exc) from exc
+        if skipped:
+            _log.warning("event log %s: skipped %d unreadable line(s)", self.log_path, skipped)
+        return entries
+
+    def _owner_alive(self, owner: str) -> bool:
+        import fcntl
+
+        path = self._owner_path(owner)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error("read", path, exc) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            # Its owner died: the file is litter. We hold the log lock, and owner files are
+            # only created under it, so removing it here races with nobody.
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            return False
+        finally:
+            os.close(fd)
+
+    def scan(self, *, claim_limit: int, compact: bool) -> ScanResult:
+        """Claim up to ``claim_limit`` orphaned unsent records (oldest first); maybe compact.
+
+        Under the log lock: read the log, find unsent records that are released or whose
+        owner is gone, apply the ``max_persisted_events`` cap (dropping the oldest claimable
+        records), claim the oldest of the rest for this instance, and either rewrite the log
+        (``compact=True``: only unsent records remain) or append the claim lines.
+        """
+        with self._locked():
+            entries = self._read()
+            alive: dict[str, bool] = {self._owner: True}
+            unsent = [e for e in entries.values() if e.status in _UNSENT]
+            claimable: list[_Entry] = []
+            for entry in unsent:
+                owner = entry.owner
+                if owner is None:
+                    claimable.append(entry)
+                    continue
+                if owner == self._owner:
+                    continue
+                if owner not in alive:
+                    alive[owner] = self._owner_alive(owner)
+                if not alive[owner]:
+                    claimable.append(entry)
+            dropped: set[int] = set()
+            excess = len(unsent) - self.max_persisted_events
+            if excess > 0 and claimable:
+                for entry in claimable[:excess]:
+                    dropped.add(id(entry))
+                    entry.status = "dropped"
+                _log.warning(
+                    "event log %s holds %d unsent events (max_persisted_events=%d): "
+                    "dropped the %d oldest unowned ones",
+                    self.log_path,
+                    len(unsent),
+                    self.max_persisted_events,
+                    len(dropped),
+                )
+            remaining = [e for e in claimable if id(e) not in dropped]
+            claims = remaining[: max(claim_limit, 0)]
+            for entry in claims:
+                entry.owner = self._owner
+                entry.status = "pending"
+            if compact:
+                self._rewrite([e for e in unsent if id(e) not in dropped])
+            else:
+                lines = [
+                    _dumps({"id": e.record["id"], "status": "pending", "owner": self._owner})
+                    for e in claims
+                ]
+                lines.extend(
+                    _dumps({"id": e.record["id"], "status": "dropped"})
+                    for e in unsent
+                    if id(e) in dropped
+                )
+                self._append_lines_locked(lines)
+            claimed = [self._recovered(e) for e in claims]
+            return ScanResult(
+                claimed=[c for c in claimed if c is not None],
+                dropped=len(dropped),
+                unclaimed=len(remaining) - len(claims),
+                size=self._size,
+            )
+
+    def _append_lines_locked(self, lines: Sequence[str]) -> None:
+        # The caller holds the log lock.
+        if not lines:
+            return
+        payload = ("\n".join(lines) + "\n").encode("ascii")
+        try:
+            fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise self._error("open", self.log_path, exc) from exc
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                payload = b"\n" + payload
+            try:
+                _write_all(fd, payload)
+                os.fsync(fd)
+            except OSError:
+                # Leave no torn tail behind (we hold the lock, nobody else appended).
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+            self._size = size + len(payload)
+        except OSError as exc:
+            raise self._error("write", self.log_path, exc) from exc
+        finally:
+            os.close(fd)
+
+    def _rewrite(self, keep: Sequence[_Entry]) -> None:
+        lines: list[str] = []
+        for entry in keep:
+            record = dict(entry.record)
+            record["status"] = entry.status
+            record["owner"] = entry.owner
+            if entry.released_by is not None:
+                record["releasedBy"] = entry.released_by
+            else:
+                record.pop("releasedBy", None)
+            try:
+                lines.append(_dumps(record))
+            except (TypeError, ValueError):
+                continue
+        payload = "".join(line + "\n" for line in lines).encode("ascii")
+        tmp = f"{self.log_path}.tmp-{self._owner}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                _write_all(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.log_path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise self._error("write", self.log_path, exc) from exc
+        self._size = len(payload)
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    @staticmethod
+    def _recovered(entry: _Entry) -> RecoveredEvent | None:
+        record = entry.record
+        event_type = record.get("type")
+        if not isinstance(event_type, str):
+            return None
+        timestamp = record.get("timestamp")
+        timestamp_ms = (
+            int(timestamp)
+            if isinstance(timestamp, (int, float))
+            and not isinstance(timestamp, bool)
+            and math.isfinite(timestamp)
+            else int(time.time() * 1000)
+        )
+        wire = record.get("event")
+        data = record.get("data")
+        return RecoveredEvent(
+            event_id=record["id"],
+            event_type=event_type,
+            timestamp_ms=timestamp_ms,
+            wire=wire if isinstance(wire, dict) else None,
+            data=data if isinstance(data, dict) else None,
+            released_by=entry.released_by,
+        )

@@ -1,0 +1,50 @@
+"""Input validation shared by the client and the local server: flag keys (PROTOCOL §14.2).
+
+Event types are validated by the event pipeline (:mod:`flagkit.core.event_queue`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["FLAG_KEY_PATTERN", "MAX_FLAG_KEY_LENGTH", "flag_key_problem", "is_valid_flag_key"]
+
+FLAG_KEY_PATTERN: Final = re.compile(r"^[a-zA-Z0-9_-]+$")
+"""Letters, digits, ``_`` and ``-``; at least one character."""
+
+MAX_FLAG_KEY_LENGTH: Final = 256
+
+
+def is_valid_flag_key(key: object) -> bool:
+    """Whether ``key`` is a usable flag key.
+
+    >>> is_valid_flag_key("dark-mode"), is_valid_flag_key("dark mode"), is_valid_flag_key(7)
+    (True, False, False)
+    """
+    return (
+        isinstance(key, str)
+        and len(key) <= MAX_FLAG_KEY_LENGTH
+        and FLAG_KEY_PATTERN.fullmatch(key) is not None
+    )
+
+
+def flag_key_problem(key: object) -> str | None:
+    """Why ``key`` is not a valid flag key, or ``None`` when it is.
+
+    >>> flag_key_problem("a" * 300)
+    'flag key is 300 characters long; the maximum is 256'
+
+    Used for the ``error_message`` of an evaluation that fell back to the default; the text
+    shows at most the first 40 characters of the key.
+    """
+    if not isinstance(key, str):
+        return f"flag key must be a str, got {type(key).__name__}"
+    if not key:
+        return "flag key must not be empty"
+    if len(key) > MAX_FLAG_KEY_LENGTH:
+        return f"flag key is {len(key)} characters long; the maximum is {MAX_FLAG_KEY_LENGTH}"
+    if FLAG_KEY_PATTERN.fullmatch(key) is None:
+        shown = key if len(key) <= 40 else key[:40] + "..."
+        return f"flag key {shown!r} may contain only letters, digits, '_' and '-'"
+    return None

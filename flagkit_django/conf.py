@@ -1,0 +1,272 @@
+"""Settings of ``flagkit_django``: the ``FLAGKIT`` dict, read lazily and validated once.
+
+One setting configures everything::
+
+    FLAGKIT = {
+        "API_KEY": env("FLAGKIT_API_KEY"),   # any FlagKitOptions field, UPPER_CASE
+        "POLLING_INTERVAL": 30,
+        "STREAMING": {"ENABLED": True},      # option groups as nested dicts
+        "COUNTRY_HEADER": "HTTP_CF_IPCOUNTRY",  # adapter-only keys (ADAPTER_DEFAULTS below)
+    }
+
+Keys naming a :class:`~flagkit.FlagKitOptions` field go through
+:meth:`FlagKitOptions.from_mapping` (the same builder Flask uses), so validation and its
+messages live in the core. Keys in :data:`ADAPTER_DEFAULTS` configure this adapter only and
+are consumed here first. Unknown keys are ignored with a logged warning (system check
+``flagkit.W001`` reports them too). Nothing is read at import: :func:`get_options` and
+:func:`get_adapter_settings` read ``django.conf.settings`` on first call and cache the
+result; :func:`clear_cache` (called when Django's ``setting_changed`` signal reports
+``FLAGKIT``) forgets it. Thread-safe: the caches are computed at most a few times under a
+race and always to the same value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from flagkit.errors import FlagKitError
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from flagkit.types.config import FlagKitOptions
+    from flagkit.types.context import EvaluationContext
+
+__all__ = [
+    "ADAPTER_DEFAULTS",
+    "OFFLINE_PLACEHOLDER_API_KEY",
+    "SETTING_NAME",
+    "AdapterSettings",
+    "clear_cache",
+    "closest_key",
+    "core_option_keys",
+    "get_adapter_settings",
+    "get_options",
+    "is_offline",
+    "known_keys",
+    "read_setting",
+    "split_setting",
+]
+
+logger = logging.getLogger("flagkit.django")
+
+SETTING_NAME: Final = "FLAGKIT"
+
+#: Used as ``api_key`` when ``OFFLINE`` is true and no ``API_KEY`` is given: offline mode
+#: never talks to a server, so a development project need not invent a key.
+OFFLINE_PLACEHOLDER_API_KEY: Final = "sdk_offline_placeholder"
+
+#: Adapter-only keys of the ``FLAGKIT`` dict and their defaults (documented in
+#: ``docs/django.md``).
+ADAPTER_DEFAULTS: Final[Mapping[str, Any]] = {
+    # Attribute of ``request.user`` sent as ``user_id`` (e.g. "pk", "uuid", "username").
+    "USER_ID_ATTRIBUTE": "pk",
+    # ``request.META`` key holding an ISO country code set by a proxy/CDN, e.g.
+    # "HTTP_CF_IPCOUNTRY" (Cloudflare) or "HTTP_CLOUDFRONT_VIEWER_COUNTRY".
+    "COUNTRY_HEADER": None,
+    # Read the client IP from IP_HEADER (first address) instead of REMOTE_ADDR. Only turn on
+    # behind a proxy that sets the header: otherwise visitors can choose their own IP.
+    "TRUST_PROXY_HEADERS": False,
+    "IP_HEADER": "HTTP_X_FORWARDED_FOR",
+    # Signed cookie holding an anonymous visitor's stable key (sticky percentage rollouts).
+    "ANONYMOUS_COOKIE_NAME": "flagkit_anon",
+    "ANONYMOUS_COOKIE_MAX_AGE": 365 * 24 * 60 * 60,
+    # Dotted path to ``fn(request, context) -> EvaluationContext`` adding/replacing attributes.
+    "CONTEXT_BUILDER": None,
+    # Start the client on the first request (True) or only on the first evaluation (False).
+    "START_ON_REQUEST": True,
+}
+
+ContextBuilder = Callable[["HttpRequest", "EvaluationContext"], "EvaluationContext"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterSettings:
+    """The validated adapter-only keys of ``FLAGKIT`` (see :data:`ADAPTER_DEFAULTS`)."""
+
+    user_id_attribute: str = "pk"
+    country_header: str | None = None
+    trust_proxy_headers: bool = False
+    ip_header: str = "HTTP_X_FORWARDED_FOR"
+    anonymous_cookie_name: str = "flagkit_anon"
+    anonymous_cookie_max_age: int = 365 * 24 * 60 * 60
+    context_builder: ContextBuilder | None = None
+    start_on_request: bool = True
+
+
+def _key(name: str) -> str:
+    return f"{SETTING_NAME}[{name!r}]"
+
+
+def read_setting() -> dict[str, Any]:
+    """The raw ``FLAGKIT`` dict with upper-cased keys (``{}`` when the setting is absent).
+
+    Raises ``ImproperlyConfigured`` when ``FLAGKIT`` is not a mapping of string keys.
+    """
+    raw = getattr(settings, SETTING_NAME, None)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME} must be a dict of options, got {type(raw).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str):
+            raise ImproperlyConfigured(f"{SETTING_NAME} keys must be strings, got {name!r}")
+        out[name.upper()] = value
+    return out
+
+
+@functools.cache
+def core_option_keys() -> frozenset[str]:
+    """Upper-case names of every :class:`~flagkit.FlagKitOptions` field."""
+    from flagkit.types.config import FlagKitOptions
+
+    return frozenset(name.upper() for name in FlagKitOptions.option_names())
+
+
+def known_keys() -> frozenset[str]:
+    """Every key the ``FLAGKIT`` dict understands: core options plus adapter keys."""
+    return core_option_keys() | frozenset(ADAPTER_DEFAULTS)
+
+
+def closest_key(name: str) -> str | None:
+    """The known key closest to ``name`` (for "did you mean" hints), or None."""
+    matches = difflib.get_close_matches(name.upper(), sorted(known_keys()), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def split_setting(
+    raw: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Split an upper-cased ``FLAGKIT`` dict into (core options, adapter keys, unknown keys)."""
+    core_keys = core_option_keys()
+    core: dict[str, Any] = {}
+    adapter: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, value in raw.items():
+        if name in ADAPTER_DEFAULTS:
+            adapter[name] = value
+        elif name in core_keys:
+            core[name] = value
+        else:
+            unknown.append(name)
+    return core, adapter, unknown
+
+
+def is_offline(core: Mapping[str, Any]) -> bool:
+    """Whether the core part of ``FLAGKIT`` asks for offline mode (bool or env-style text)."""
+    offline = core.get("OFFLINE", False)
+    return offline is True or str(offline).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _build_options(core: dict[str, Any]) -> FlagKitOptions:
+    from flagkit.types.config import FlagKitOptions
+
+    if core.get("API_KEY") in (None, "") and is_offline(core):
+        core = {**core, "API_KEY": OFFLINE_PLACEHOLDER_API_KEY}
+    try:
+        return FlagKitOptions.from_mapping(core, source=SETTING_NAME)
+    except FlagKitError as exc:  # ConfigurationError, or SecurityError for LOCAL_PORT in prod
+        option = str(getattr(exc, "option", "") or "")
+        if not option and exc.code == "SECURITY_LOCAL_PORT_IN_PRODUCTION":
+            option = "local_port"
+        where = _key(option.split(".", 1)[0].upper()) if option else SETTING_NAME
+        raise ImproperlyConfigured(f"{where}: {exc.message} ({exc.code})") from exc
+
+
+@functools.cache
+def get_options() -> FlagKitOptions:
+    """The :class:`~flagkit.FlagKitOptions` built from ``settings.FLAGKIT`` (cached).
+
+    >>> get_options().polling_interval
+    30.0
+
+    Raises ``ImproperlyConfigured`` naming the key when a value is invalid or ``API_KEY`` is
+    missing (unless ``OFFLINE`` is true). Unknown keys are logged and ignored.
+    """
+    core, _adapter, unknown = split_setting(read_setting())
+    for name in unknown:
+        hint = closest_key(name)
+        logger.warning(
+            "%s is not a FlagKit setting and is ignored%s",
+            _key(name),
+            f" (did you mean {hint!r}?)" if hint else "",
+        )
+    return _build_options(core)
+
+
+def _require(ok: bool, name: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ImproperlyConfigured(f"{_key(name)} must be {allowed}, got {value!r}")
+
+
+def _resolve_builder(name: str, value: object) -> ContextBuilder | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"{_key(name)} must be a dotted path to a callable, could not import "
+                f"{value!r}: {exc}"
+            ) from exc
+    _require(callable(value), name, value, "a callable or a dotted path to one")
+    return value  # type: ignore[return-value]
+
+
+@functools.cache
+def get_adapter_settings() -> AdapterSettings:
+    """The validated adapter-only keys of ``FLAGKIT`` (cached).
+
+    Raises ``ImproperlyConfigured`` naming the key when a value has the wrong type.
+    """
+    _core, given, _unknown = split_setting(read_setting())
+    merged = {**ADAPTER_DEFAULTS, **given}
+
+    def text(name: str, *, optional: bool = False) -> str | None:
+        value = merged[name]
+        if optional and value is None:
+            return None
+        _require(isinstance(value, str) and value != "", name, value, "a non-empty string")
+        return str(value)
+
+    def flag(name: str) -> bool:
+        value = merged[name]
+        _require(isinstance(value, bool), name, value, "True or False")
+        return bool(value)
+
+    max_age = merged["ANONYMOUS_COOKIE_MAX_AGE"]
+    _require(
+        isinstance(max_age, int) and not isinstance(max_age, bool) and max_age > 0,
+        "ANONYMOUS_COOKIE_MAX_AGE",
+        max_age,
+        "a number of seconds > 0",
+    )
+    return AdapterSettings(
+        user_id_attribute=text("USER_ID_ATTRIBUTE") or "pk",
+        country_header=text("COUNTRY_HEADER", optional=True),
+        trust_proxy_headers=flag("TRUST_PROXY_HEADERS"),
+        ip_header=text("IP_HEADER") or "HTTP_X_FORWARDED_FOR",
+        anonymous_cookie_name=text("ANONYMOUS_COOKIE_NAME") or "flagkit_anon",
+        anonymous_cookie_max_age=max_age,
+        context_builder=_resolve_builder("CONTEXT_BUILDER", merged["CONTEXT_BUILDER"]),
+        start_on_request=flag("START_ON_REQUEST"),
+    )
+
+
+def clear_cache() -> None:
+    """Forget the cached options and adapter settings (next call re-reads ``FLAGKIT``)."""
+    get_options.cache_clear()
+    get_adapter_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""``flagkit_flags``, ``flagkit_explain`` and ``flagkit_serve``."""

@@ -1,0 +1,367 @@
+"""``FlagKitMiddleware``: a lazily built evaluation context and ``request.flags`` per request.
+
+::
+
+    MIDDLEWARE = [
+        ...,
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "flagkit_django.middleware.FlagKitMiddleware",
+        ...,
+    ]
+
+For each request the middleware
+
+- sets ``request.flags``, a :class:`RequestFlags` (``is_enabled``, ``value``, ``evaluate``,
+  ``track``), memoised so one flag has one value for the whole request;
+- runs the rest of the chain inside ``client.context_scope(...)``, so a plain
+  ``get_client().get_boolean_value("x", False)`` in a view evaluates for the current user
+  while the client's process-wide global context is never written — concurrent requests
+  (threads or asyncio tasks) never see each other's users;
+- sets the signed anonymous-key cookie when a flag was evaluated for an anonymous visitor
+  who had none (so percentage rollouts stay sticky per browser).
+
+Sync and async capable. Under WSGI the context is built on first use (no query unless a
+flag is evaluated). Under ASGI it is built before the view runs — with ``request.auser()``
+and an async group query — because a view's synchronous flag lookups cannot query the
+database from the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+
+from flagkit.types.context import EvaluationContext
+from flagkit.types.flag import EvaluationReason, EvaluationResult
+from flagkit_django import conf
+from flagkit_django._engine import get_client
+from flagkit_django.context import (
+    AnonymousKey,
+    agroup_names,
+    apply_context_builder,
+    request_context,
+    user_context,
+)
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponseBase
+
+    from flagkit.client import FlagKitClient
+
+__all__ = ["FlagKitMiddleware", "RequestFlags", "flag_is_active", "flag_value", "get_request_flags"]
+
+logger = logging.getLogger("flagkit.django")
+
+_FALLBACK_REASONS = frozenset(
+    {
+        EvaluationReason.FLAG_NOT_FOUND,
+        EvaluationReason.EVALUATION_ERROR,
+        EvaluationReason.DEFAULT,
+    }
+)
+
+
+def _same_kind(value: object, default: object) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+class RequestFlags:
+    """Flag lookups for one request and its user, memoised per request.
+
+    >>> request.flags.is_enabled("new-checkout")
+    True
+    >>> request.flags.value("banner-text", "Welcome")
+    'Spring sale'
+
+    The :class:`~flagkit.EvaluationContext` is built from ``request.user`` and the request
+    (see :mod:`flagkit_django.context`) only when an evaluation needs it — a flag with
+    targeting rules, ``track()``, or reading :attr:`context`; flags without targeting are
+    served without building it. Each flag is evaluated at most once per request: later
+    lookups of the same key return the same value even if an update arrives meanwhile.
+    A ``"!key"`` passed to :meth:`is_enabled` is negated. Lookups never raise (a missing
+    flag is off / the default). Not thread-safe: one instance belongs to one request.
+    """
+
+    __slots__ = (
+        "_anonymous_key",
+        "_bools",
+        "_client",
+        "_context",
+        "_request",
+        "_results",
+        "_used",
+    )
+
+    def __init__(self, request: HttpRequest, *, client: FlagKitClient | None = None) -> None:
+        self._request = request
+        self._client = client
+        self._context: EvaluationContext | None = None
+        self._anonymous_key: AnonymousKey | None = None
+        self._results: dict[str, EvaluationResult[Any]] = {}
+        self._bools: dict[str, bool] = {}
+        self._used = False
+
+    # -- the context ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> FlagKitClient:
+        """The shared client (created and started on first use)."""
+        client = self._client
+        if client is None:
+            client = self._client = get_client()
+        return client
+
+    @property
+    def context(self) -> EvaluationContext:
+        """This request's evaluation context (built on first access)."""
+        return self.scope_context()
+
+    def scope_context(self) -> EvaluationContext:
+        """The context, built on first call; the factory given to ``client.context_scope``.
+
+        Marks the request as evaluated for its user (an anonymous visitor then gets the
+        anonymous-key cookie).
+        """
+        self._used = True
+        context = self._context
+        if context is None:
+            adapter = conf.get_adapter_settings()
+            user_part = user_context(getattr(self._request, "user", None), settings=adapter)
+            context = self._context = self._finish_context(user_part, adapter, apply_builder=True)
+        return context
+
+    def _finish_context(
+        self, user_part: EvaluationContext, adapter: conf.AdapterSettings, *, apply_builder: bool
+    ) -> EvaluationContext:
+        key = None
+        if user_part.user_id is None:
+            key = self._anonymous_key = AnonymousKey(self._request, adapter)
+        return request_context(
+            self._request,
+            user_part,
+            anonymous_key=key,
+            settings=adapter,
+            apply_builder=apply_builder,
+        )
+
+    async def aprepare(self) -> None:
+        """Build the context from an event loop (``request.auser()``, async group query).
+
+        After this the synchronous lookups need no database access. Idempotent.
+        """
+        if self._context is not None:
+            return
+        adapter = conf.get_adapter_settings()
+        request = self._request
+        auser = getattr(request, "auser", None)
+        user = await auser() if auser is not None else getattr(request, "user", None)
+        groups = None
+        if user is not None and getattr(user, "is_authenticated", False):
+            groups = await agroup_names(user)
+        user_part = user_context(user, groups=groups, fetch_groups=False, settings=adapter)
+        context = self._finish_context(user_part, adapter, apply_builder=False)
+        if adapter.context_builder is not None:
+            context = await sync_to_async(apply_context_builder)(request, context, adapter)
+        self._context = context
+
+    def _scoped(self) -> contextlib.AbstractContextManager[None]:
+        """A scope for a lookup: none needed when the middleware's scope for this request
+        is active in this thread/task, else this request's lazy context."""
+        if _active.get() is self:
+            return contextlib.nullcontext()
+        return self.client.context_scope(self.scope_context)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def is_enabled(self, key: str) -> bool:
+        """Whether boolean flag ``key`` is on for this request's user; ``"!key"`` negates.
+
+        A missing flag, a non-boolean flag or a fault counts as off.
+        """
+        negate = key[:1] == "!"
+        if negate:
+            key = key[1:]
+        value = self._bools.get(key)
+        if value is None:
+            result = self._results.get(key)
+            if result is not None:
+                value = result.value is True
+            else:
+                client = self.client
+                if _active.get() is self:
+                    value = client.get_boolean_value(key, False)
+                else:
+                    with client.context_scope(self.scope_context):
+                        value = client.get_boolean_value(key, False)
+            self._bools[key] = value
+        return value is not negate
+
+    def evaluate(self, key: str) -> EvaluationResult[Any]:
+        """The full :class:`~flagkit.types.flag.EvaluationResult` of ``key`` (memoised)."""
+        result = self._results.get(key)
+        if result is None:
+            with self._scoped():
+                result = self.client.evaluate(key)
+            seen = self._bools.get(key)
+            if seen is not None and isinstance(result.value, bool) and result.value is not seen:
+                # An update landed since this request read the flag: keep what it saw.
+                result = dataclasses.replace(result, value=seen)
+            self._results[key] = result
+        return result
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` for this request's user, or ``default``.
+
+        ``default`` is returned when the flag is missing or could not be evaluated, and when
+        ``default`` is not None and the flag's value is of another kind (bool, number, str,
+        dict, list).
+        """
+        result = self.evaluate(key)
+        if _is_fallback(result):
+            return default
+        if default is not None and not _same_kind(result.value, default):
+            return default
+        return result.value
+
+    def all(self) -> dict[str, Any]:
+        """``{key: value}`` of every flag for this request's user (memoised per key)."""
+        client = self.client
+        if any(key not in self._results for key in client.get_all_flag_keys()):
+            with self._scoped():
+                fresh = client.evaluate_all()
+            for key, result in fresh.items():
+                if key not in self._results:
+                    seen = self._bools.get(key)
+                    if seen is not None and isinstance(result.value, bool):
+                        result = dataclasses.replace(result, value=seen)
+                    self._results[key] = result
+        return {key: result.value for key, result in sorted(self._results.items())}
+
+    def track(self, event_type: str, data: Mapping[str, Any] | None = None) -> None:
+        """Track an analytics event for this request's user (``FlagKitClient.track``).
+
+        Raises what ``track`` raises for invalid input (``EventError``), unless the client
+        uses ``LENIENT_TRACKING``.
+        """
+        client = self.client
+        with client.context_scope(self.scope_context):
+            client.track(event_type, data)
+
+    # -- response -------------------------------------------------------------------------
+
+    def finish(self, response: HttpResponseBase) -> None:
+        """Set the anonymous-key cookie on ``response`` if one was generated and used."""
+        key = self._anonymous_key
+        if key is not None and key.is_new and self._used:
+            key.apply(self._request, response, conf.get_adapter_settings())
+
+    def __repr__(self) -> str:
+        return f"<RequestFlags evaluated={sorted({*self._results, *self._bools})!r}>"
+
+
+# The RequestFlags whose middleware scope is active in this thread/task.
+_active: contextvars.ContextVar[RequestFlags | None] = contextvars.ContextVar(
+    "flagkit_django_request_flags", default=None
+)
+
+
+def get_request_flags(request: HttpRequest) -> RequestFlags:
+    """``request.flags``, created (without cookie handling) when the middleware is absent."""
+    flags = getattr(request, "flags", None)
+    if isinstance(flags, RequestFlags):
+        return flags
+    flags = RequestFlags(request)
+    request.flags = flags
+    return flags
+
+
+def _is_fallback(result: EvaluationResult[Any]) -> bool:
+    return result.reason in _FALLBACK_REASONS or result.error_code is not None
+
+
+def flag_is_active(request: HttpRequest | None, key: object) -> bool:
+    """Whether flag ``key`` (``"!key"`` negates) is on for ``request``'s user.
+
+    Without a request, evaluates through the shared client with whatever context is in
+    scope. A missing flag, a non-string key or a fault is off. Never raises for lookups.
+    """
+    if not isinstance(key, str) or not key.lstrip("!"):
+        return False
+    if request is not None:
+        return get_request_flags(request).is_enabled(key)
+    negate = key.startswith("!")
+    return (get_client().evaluate(key.lstrip("!")).value is True) is not negate
+
+
+def flag_value(request: HttpRequest | None, key: object, default: Any = None) -> Any:
+    """The value of ``key`` for ``request``'s user, or ``default`` (see
+    :meth:`RequestFlags.value`); without a request, as :func:`flag_is_active`."""
+    if not isinstance(key, str) or not key:
+        return default
+    if request is not None:
+        return get_request_flags(request).value(key, default)
+    result = get_client().evaluate(key)
+    if _is_fallback(result) or (default is not None and not _same_kind(result.value, default)):
+        return default
+    return result.value
+
+
+class FlagKitMiddleware:
+    """Per-request evaluation context, ``request.flags`` and the anonymous-key cookie.
+
+    Place it after ``AuthenticationMiddleware`` (system check ``flagkit.W002``). Sync and
+    async capable. Thread-safe: all per-request state lives on the request.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase]
+        | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
+    ) -> None:
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._is_async:
+            return self.__acall__(request)
+        flags = RequestFlags(request)
+        request.flags = flags
+        token = _active.set(flags)
+        try:
+            with flags.client.context_scope(flags.scope_context):
+                response = self.get_response(request)
+        finally:
+            _active.reset(token)
+        flags.finish(response)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        flags = RequestFlags(request)
+        request.flags = flags
+        client = flags.client
+        await flags.aprepare()
+        # The scope is entered in this task; the view (awaited here, or run by
+        # sync_to_async, which copies the contextvars) sees it.
+        token = _active.set(flags)
+        try:
+            with client.context_scope(flags.scope_context):
+                response: HttpResponseBase = await self.get_response(request)
+        finally:
+            _active.reset(token)
+        flags.finish(response)
+        return response

@@ -1,0 +1,169 @@
+"""Test helpers: force flag values without a server.
+
+``override_flags`` works as a decorator on test functions (sync or async) and on
+``TestCase`` classes (each test runs with the overrides), and as a context manager::
+
+    from flagkit_django.testing import override_flags
+
+    @override_flags({"new-checkout": True, "banner-text": "Sale"})
+    class CheckoutTests(TestCase):
+        def test_new_checkout(self): ...
+
+    def test_old_checkout(client):
+        with override_flags({"new-checkout": False}):
+            response = client.get("/checkout/")
+
+For pytest, the ``flagkit_flags`` fixture (:mod:`flagkit_django.pytest_plugin`)::
+
+    def test_banner(client, flagkit_flags):
+        flagkit_flags.set({"banner-text": "Sale"})
+        assert b"Sale" in client.get("/").content
+
+Overrides are applied with the core client's overrides API (instance-wide, they win over
+everything, reason ``OVERRIDE``, no network), so every path — ``request.flags``, template
+tags, decorators, a plain ``get_client()`` lookup — sees them. Nested overrides merge (the
+inner wins) and leaving a block restores the outer values exactly; a client rebuilt inside
+a block (``override_settings(FLAGKIT=...)``) gets them too. Nothing leaks into the next
+test. Use offline settings in tests (``FLAGKIT = {"API_KEY": ..., "OFFLINE": True}``) so
+the client itself never touches the network.
+
+Thread-safety: enter and leave overrides from the test's thread; lookups from other
+threads (e.g. a live server) see them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.test.utils import TestContextDecorator
+
+from flagkit_django._engine import get_client, peek_client
+
+if TYPE_CHECKING:
+    from flagkit.client import FlagKitClient
+
+__all__ = ["FlagOverrides", "override_flags"]
+
+_lock = threading.Lock()
+# The active override layers, innermost last. Test-only state: this module is imported
+# by tests, never by the adapter itself.
+_layers: list[dict[str, Any]] = []
+
+
+def _merged() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for layer in _layers:
+        merged.update(layer)
+    return merged
+
+
+def _apply_to(client: FlagKitClient) -> None:
+    """Put the merged active overrides on ``client`` (called for every new shared client)."""
+    with _lock:
+        merged = _merged()
+    if merged:
+        client.set_overrides(merged)
+    else:
+        client.clear_overrides()
+
+
+def _push(layer: dict[str, Any]) -> None:
+    with _lock:
+        _layers.append(layer)
+    _apply_to(get_client(start=False))
+
+
+def _pop(layer: dict[str, Any]) -> None:
+    with _lock:
+        for index in range(len(_layers) - 1, -1, -1):
+            if _layers[index] is layer:
+                del _layers[index]
+                break
+    client = peek_client()
+    if client is not None:
+        _apply_to(client)
+
+
+def _check(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"override_flags takes a mapping of flag key -> value, got {mapping!r}")
+    for key in mapping:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"flag keys must be non-empty strings, got {key!r}")
+    return dict(mapping)
+
+
+class override_flags(TestContextDecorator):
+    """Force flag values for a block, a test function or every test of a ``TestCase``.
+
+    >>> with override_flags({"new-checkout": True}):
+    ...     get_client().get_boolean_value("new-checkout", False)
+    True
+
+    Raises ``TypeError`` for a non-mapping or a non-string key.
+    """
+
+    def __init__(self, flags: Mapping[str, Any]) -> None:
+        self.flags = _check(flags)
+        self._layer: dict[str, Any] | None = None
+        super().__init__()
+
+    def enable(self) -> None:
+        """Apply the overrides (entering the block / starting the test)."""
+        layer = dict(self.flags)
+        self._layer = layer
+        _push(layer)
+
+    def disable(self) -> None:
+        """Remove the overrides, restoring the outer values."""
+        if self._layer is not None:
+            _pop(self._layer)
+            self._layer = None
+
+
+class FlagOverrides:
+    """What the ``flagkit_flags`` pytest fixture yields: overrides for one test.
+
+    >>> flagkit_flags.set({"new-checkout": True})
+    >>> flagkit_flags["banner-text"] = "Sale"
+    >>> flagkit_flags.clear()
+
+    Everything set is removed when the test ends. Not thread-safe (use from the test).
+    """
+
+    def __init__(self) -> None:
+        self._layer: dict[str, Any] = {}
+        self._active = False
+
+    def set(self, flags: Mapping[str, Any] | None = None, /, **by_name: Any) -> None:
+        """Add or change overrides (``**by_name`` for keys that are valid identifiers)."""
+        self._layer.update(_check({**(flags or {}), **by_name}))
+        self._refresh()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.set({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        del self._layer[key]
+        self._refresh()
+
+    def clear(self) -> None:
+        """Remove every override set through this object."""
+        self._layer.clear()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if not self._active:
+            _push(self._layer)
+            self._active = True
+        else:
+            client = peek_client()
+            _apply_to(client if client is not None else get_client(start=False))
+
+    def close(self) -> None:
+        """Remove the overrides (the fixture calls this at teardown)."""
+        if self._active:
+            _pop(self._layer)
+            self._active = False
