@@ -10,6 +10,7 @@ Flask (those integrations are the separate ``flagkit_django`` and ``flagkit_flas
 """
 
 from flagkit._version import __version__
+from flagkit.client import FlagKitClient
 from flagkit.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -36,6 +37,7 @@ from flagkit.types.config import (
     StreamingOptions,
 )
 from flagkit.types.context import EvaluationContext
+from flagkit.types.events import EventStats, FlushResult
 from flagkit.types.flag import EvaluationReason, EvaluationResult, FlagState, FlagType, FlagValue
 
 __all__ = [
@@ -53,12 +55,15 @@ __all__ = [
     "EvaluationReason",
     "EvaluationResult",
     "EventError",
+    "EventStats",
     "FlagKit",
+    "FlagKitClient",
     "FlagKitError",
     "FlagKitOptions",
     "FlagState",
     "FlagType",
     "FlagValue",
+    "FlushResult",
     "InitializationError",
     "LoggerProtocol",
     "NetworkError",

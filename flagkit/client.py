@@ -55,7 +55,7 @@ from flagkit.core.cache import FlagSnapshot, FlagStore, parse_flags, parse_segme
 from flagkit.core.context_manager import ContextManager, ContextSource, context_from_mapping
 from flagkit.core.dispatcher import Dispatcher, Listeners
 from flagkit.core.evaluator import evaluate as evaluate_flag
-from flagkit.core.event_queue import EventQueue, EventQueueConfig
+from flagkit.core.event_queue import EventQueue
 from flagkit.core.polling_manager import PollingManager
 from flagkit.errors import (
     FlagKitError,
@@ -67,14 +67,14 @@ from flagkit.errors import (
 from flagkit.storage import FlagCacheStore, create_flag_cache_store
 from flagkit.types.config import FlagKitOptions
 from flagkit.types.context import EvaluationContext
+from flagkit.types.events import EventQueueConfig, EventStats, FlushResult
 from flagkit.types.flag import EvaluationReason, EvaluationResult, FlagState, FlagType
 from flagkit.utils.logger import build_logger
-from flagkit.utils.security import PiiChecker, apply_bootstrap_verification
+from flagkit.utils.security import PiiChecker, apply_bootstrap_verification, find_pii
 from flagkit.utils.signing import key_id
 from flagkit.utils.validators import flag_key_problem, is_valid_flag_key
 
 if TYPE_CHECKING:
-    from flagkit.core.event_queue import EventStats, FlushResult
     from flagkit.core.streaming import StreamingManager
     from flagkit.http.http_client import HttpClient
 
@@ -178,6 +178,11 @@ def _safe_key(key: object) -> str:
         return repr(key)[:64]
     except Exception:
         return "<unprintable key>"
+
+
+def _find_event_pii(data: Mapping[str, Any], data_type: str) -> list[str]:
+    """PII findings for the event queue (which itself warns, or refuses in strict mode)."""
+    return find_pii(data)
 
 
 # -- fork safety -------------------------------------------------------------------------
@@ -309,7 +314,7 @@ class FlagKitClient:
             sdk_version=__version__,
             logger=self._logger.getChild("events"),
             on_error=self._report_error,
-            pii_check=self._pii,
+            pii_check=_find_event_pii,
         )
 
         self._load_persisted()

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from flagkit.client import FlagKitClient
-    from flagkit.core.event_queue import FlushResult
     from flagkit.types.config import FlagKitOptionsKwargs
     from flagkit.types.context import EvaluationContext
+    from flagkit.types.events import FlushResult
 
 __all__ = ["FlagKit"]
 

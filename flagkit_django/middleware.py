@@ -67,12 +67,19 @@ _FALLBACK_REASONS = frozenset(
 )
 
 
+def _kind(value: object) -> type:
+    for kind in (bool, str, dict, list):
+        if isinstance(value, kind):
+            return kind
+    if isinstance(value, (int, float)):
+        return float
+    return type(value)
+
+
 def _same_kind(value: object, default: object) -> bool:
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float))
-    return isinstance(value, type(default))
+    """Whether ``value`` and ``default`` are both bools, strs (``SafeString`` included),
+    numbers, dicts or lists."""
+    return _kind(value) is _kind(default)
 
 
 class RequestFlags:
@@ -236,16 +243,18 @@ class RequestFlags:
     def all(self) -> dict[str, Any]:
         """``{key: value}`` of every flag for this request's user (memoised per key)."""
         client = self.client
-        if any(key not in self._results for key in client.get_all_flag_keys()):
+        keys = client.get_all_flag_keys()
+        results = self._results
+        if any(key not in results for key in keys):
             with self._scoped():
                 fresh = client.evaluate_all()
             for key, result in fresh.items():
-                if key not in self._results:
+                if key not in results:
                     seen = self._bools.get(key)
                     if seen is not None and isinstance(result.value, bool):
                         result = dataclasses.replace(result, value=seen)
-                    self._results[key] = result
-        return {key: result.value for key, result in sorted(self._results.items())}
+                    results[key] = result
+        return {key: results[key].value for key in sorted(keys) if key in results}
 
     def track(self, event_type: str, data: Mapping[str, Any] | None = None) -> None:
         """Track an analytics event for this request's user (``FlagKitClient.track``).

@@ -95,7 +95,7 @@ def _check(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return dict(mapping)
 
 
-class override_flags(TestContextDecorator):
+class override_flags(TestContextDecorator):  # type: ignore[misc]
     """Force flag values for a block, a test function or every test of a ``TestCase``.
 
     >>> with override_flags({"new-checkout": True}):

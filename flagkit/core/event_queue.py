@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import re
 import threading
@@ -92,10 +91,10 @@ def _copy_json(value: object, walk: _Walk, depth: int) -> Any:
     """
     if value is None or value is True or value is False:
         walk.size += 5
-        return value
-    if isinstance(value, str):
-        walk.size += len(value) + 2
         result: Any = value
+    elif isinstance(value, str):
+        walk.size += len(value) + 2
+        result = value
     elif isinstance(value, int):
         bits = value.bit_length()
         if bits > _MAX_INT_BITS:
@@ -141,9 +140,7 @@ def _copy_json(value: object, walk: _Walk, depth: int) -> Any:
             "(allowed: str, int, float, bool, None, list, tuple, dict)"
         )
     if walk.size > walk.limit:
-        raise _Invalid(
-            f"larger than the limit of {walk.limit} characters of JSON (max_event_size)"
-        )
+        raise _Invalid(f"larger than the limit of {walk.limit} characters of JSON (max_event_size)")
     return result
 
 
@@ -219,7 +216,7 @@ class _FlushRequest:
         self.attempted = False
 
 
-_Incoming = tuple[str, "dict[str, Any] | None", float, "EvaluationContext | None", int]
+_Incoming = tuple[str, dict[str, Any] | None, float, EvaluationContext | None, int]
 
 
 class EventQueue:
@@ -268,7 +265,6 @@ class EventQueue:
         self._max_queue_size = config.max_queue_size
         self._batch_threshold = min(config.batch_size, config.max_queue_size)
         self._max_event_size = config.max_event_size
-        self._fast_size_limit = config.max_event_size // 2
         self._lenient = config.lenient
         self._known_types: set[str] = set()
         self._log_full = _RateLimitedLog(logger, logging.WARNING)
@@ -359,38 +355,43 @@ class EventQueue:
             return
         size = 0
         if data is not None:
-            copied: dict[str, Any] | None = None
+            admitted: dict[str, Any] | None = None
             if type(data) is dict and len(data) <= _FAST_KEYS:
-                copied = {}
-                for key, value in data.items():
+                # Fast path for small flat dicts; anything unusual takes the general walk.
+                copied = dict(data)
+                for key, value in copied.items():
                     kind = type(value)
+                    if type(key) is not str:
+                        break
                     if kind is str:
-                        size += len(value)
-                    elif kind is int:
-                        if not -_INT_LIMIT < value < _INT_LIMIT:
-                            copied = None
-                            break
+                        size += len(value) + len(key) + 6
                     elif kind is float:
                         if value - value != 0.0:  # NaN or infinite
-                            copied = None
                             break
-                    elif not (kind is bool or value is None):
-                        copied = None
+                        size += len(key) + 28
+                    elif kind is int:
+                        if not -_INT_LIMIT < value < _INT_LIMIT:
+                            break
+                        size += len(key) + 24
+                    elif kind is bool or value is None:
+                        size += len(key) + 9
+                    else:
                         break
-                    if type(key) is not str:
-                        copied = None
-                        break
-                    size += len(key) + 24
-                    copied[key] = value
-            if copied is None or size > self._fast_size_limit:
-                admitted = self._admit_data(data)
-                if admitted is None:
+                else:
+                    if size <= self._max_event_size:
+                        admitted = copied
+            if admitted is None:
+                walked = self._admit_data(data)
+                if walked is None:
                     return
-                copied, size = admitted
-            data = copied
-        if context is not None and type(context) is not EvaluationContext:
-            if not self._admit_context(context):
-                return
+                admitted, size = walked
+            data = admitted
+        if (
+            context is not None
+            and type(context) is not EvaluationContext
+            and not self._admit_context(context)
+        ):
+            return
         if self._strict_pii_check is not None and data:
             self._check_strict_pii(data)
         incoming = self._incoming
@@ -558,7 +559,8 @@ class EventQueue:
             if self._closed:
                 return FlushResult(0, self._outstanding_estimate(), None)
             self._new_requests.append(request)
-            sent_before = self._sent
+            sent_before = request.sent_base = self._sent
+            request.dropped_base = self._worker_dropped + self._callside_dropped
         if threading.current_thread() is self._worker:
             return FlushResult(0, self._outstanding_estimate(), None)  # called from on_error
         self._start_worker()
@@ -596,12 +598,15 @@ class EventQueue:
                 self._threshold = 0
                 self._stopping = True
                 self._new_requests.append(request)
-                sent_before = self._sent
+                sent_before = request.sent_base = self._sent
+                request.dropped_base = self._worker_dropped + self._callside_dropped
                 worker = self._worker
         if not first:
             self._close_done.wait(timeout)
             return self._close_result or FlushResult(0, self._outstanding_estimate(), None)
-        if worker is None and (self._incoming or self._config.persist):
+        if worker is threading.current_thread():
+            return FlushResult(0, self._outstanding_estimate(), None)  # from a callback
+        if worker is None and self._incoming:
             self._start_worker()
             worker = self._worker
         error: Exception | None = None
@@ -615,8 +620,7 @@ class EventQueue:
                 with self._lock:
                     self._hard_stop = True
                 self._wake.set()
-            if worker is not threading.current_thread():
-                worker.join(None if deadline is None else max(deadline - _monotonic(), 0.0) + 1.0)
+            worker.join(None if deadline is None else max(deadline - _monotonic(), 0.0) + 1.0)
         else:
             self._final_drained = True
         self._on_threshold()  # drops anything tracked after the final drain
@@ -636,12 +640,19 @@ class EventQueue:
         The child does not send the parent's queued events: the parent still holds them (and,
         with persistence, still owns their records on disk). Counters restart at zero.
         """
-        was_running = self._worker is not None and not self._closed
+        was_closed = self._closed
+        was_running = self._worker is not None and not was_closed
         for store in (self._store, self._failed_store):
             if store is not None:
                 store.abandon_after_fork()
         self._reset_runtime()
-        if was_running:
+        if was_closed:
+            self._closed = True
+            self._threshold = 0
+            self._final_drained = True
+            self._close_result = FlushResult(0, 0, None)
+            self._close_done.set()
+        elif was_running:
             self._start_worker()
 
     # ------------------------------------------------------------------ events thread
@@ -659,10 +670,7 @@ class EventQueue:
                 delay = self._cycle()
             except Exception:
                 self._logger.exception("flagkit-events: unexpected error in the events thread")
-                if self._stopping:
-                    delay = None
-                else:
-                    delay = min(1.0, self._config.flush_interval)
+                delay = None if self._stopping else min(1.0, self._config.flush_interval)
             if delay is None:
                 break
             if delay > 0:
@@ -721,6 +729,7 @@ class EventQueue:
             if recovered.released_by is not None and recovered.released_by == owner:
                 self._spilled = max(self._spilled - 1, 0)
         self._unclaimed = result.unclaimed
+        self._spilled = min(self._spilled, result.unclaimed)
         with self._lock:
             self._recovered += len(result.claimed)
             self._worker_dropped += result.dropped
@@ -858,7 +867,9 @@ class EventQueue:
         for pending in batch:
             pending.persisted = True
         if skipped:
-            self._logger.warning("flagkit: %d event(s) could not be written to the log", len(skipped))
+            self._logger.warning(
+                "flagkit: %d event(s) could not be written to the log", len(skipped)
+            )
         with self._lock:
             self._persisted += len(batch) - len(skipped)
         self._maybe_compact()
@@ -1084,9 +1095,6 @@ class EventQueue:
             self._threshold = self._batch_threshold
         for request in new_requests:
             request.target_seq = self._seq
-            with self._lock:
-                request.sent_base = self._sent
-                request.dropped_base = self._worker_dropped + self._callside_dropped
             self._requests.append(request)
         interval = self._config.persistence_flush_interval_ms / 1000.0
         if self._store is not None and (

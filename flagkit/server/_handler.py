@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import queue
+import selectors
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -82,6 +83,30 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.app = app
         super().__init__(address, RequestHandler)
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    def serve_until_stopped(self) -> None:
+        """Accept connections until :meth:`stop_serving`; wakes at once (no polling)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = selector.select()
+                if any(key.fileobj is self._wake_r for key, _ in ready):
+                    return
+                self._handle_request_noblock()  # type: ignore[attr-defined]
+
+    def stop_serving(self) -> None:
+        """Make :meth:`serve_until_stopped` return."""
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.exception("unexpected error while serving %s", client_address)
@@ -158,6 +183,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "Error"
         self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # unparsable request line: still send headers
         self._send_error_body(code, phrase.upper().replace(" ", "_"), message or phrase)
 
     # dispatch --------------------------------------------------------------------------------
@@ -313,7 +340,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not body.strip():
             raise _bad_request("the request body is empty; a JSON object is required")
         try:
-            return json.loads(body)
+            return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, RecursionError):
             raise _bad_request("the request body is not valid UTF-8 JSON") from None
         except json.JSONDecodeError as exc:

@@ -231,8 +231,7 @@ class FlagKitServer:
             self._httpd = httpd
             self._bound_port = int(httpd.server_address[1])
             serve = threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.1},
+                target=httpd.serve_until_stopped,
                 name=f"flagkit-server-{self._bound_port}",
                 daemon=True,
             )
@@ -259,7 +258,8 @@ class FlagKitServer:
         self._broadcaster.close()
         httpd = self._httpd
         assert httpd is not None
-        httpd.shutdown()
+        httpd.stop_serving()
+        self._threads[0].join(_STOP_JOIN_SECONDS)
         with self._conn_lock:
             connections = dict(self._connections)
         for conn in connections:

@@ -1,4 +1,4 @@
-"""Public data types: options, context, flag state, evaluation results."""
+"""Public data types: options, context, flag state, evaluation results, event results."""
 
 from flagkit.types.config import (
     DEFAULT_BASE_URL,
@@ -14,6 +14,7 @@ from flagkit.types.config import (
     StreamingOptions,
 )
 from flagkit.types.context import EvaluationContext
+from flagkit.types.events import EventStats, FlushResult
 from flagkit.types.flag import EvaluationReason, EvaluationResult, FlagState, FlagType, FlagValue
 
 __all__ = [
@@ -26,11 +27,13 @@ __all__ = [
     "EvaluationJitterConfig",
     "EvaluationReason",
     "EvaluationResult",
+    "EventStats",
     "FlagKitOptions",
     "FlagKitOptionsKwargs",
     "FlagState",
     "FlagType",
     "FlagValue",
+    "FlushResult",
     "LoggerProtocol",
     "RetryOptions",
     "StreamingOptions",

@@ -127,7 +127,12 @@ class EventQueueConfig:
             self.compaction_threshold_bytes,
             "an integer >= 1024",
         )
-        for name in ("flush_interval", "retry_backoff_base", "retry_backoff_max", "recovery_interval"):
+        for name in (
+            "flush_interval",
+            "retry_backoff_base",
+            "retry_backoff_max",
+            "recovery_interval",
+        ):
             value = getattr(self, name)
             _require(_is_positive_number(value), name, value, "a finite number of seconds > 0")
         _require(
@@ -140,7 +145,8 @@ class EventQueueConfig:
             value = getattr(self, name)
             _require(isinstance(value, bool), name, value, "True or False")
         _require(
-            self.storage_path is None or (isinstance(self.storage_path, str) and self.storage_path != ""),
+            self.storage_path is None
+            or (isinstance(self.storage_path, str) and self.storage_path != ""),
             "storage_path",
             self.storage_path,
             "None (the system temp dir) or a non-empty directory path",

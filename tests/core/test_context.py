@@ -29,7 +29,12 @@ def test_identify_attributes_are_all_kept() -> None:
     )
     assert ctx.user_id == "u-1" and ctx.anonymous is False
     assert (ctx.email, ctx.name, ctx.country, ctx.ip, ctx.user_agent) == (
-        "a@example.com", "Ann", "NL", "10.0.0.1", "curl")
+        "a@example.com",
+        "Ann",
+        "NL",
+        "10.0.0.1",
+        "curl",
+    )
     assert ctx.custom == {"plan": "premium", "beta": True, "country_code": 31}
     assert ctx.private_attributes == ["email"]
 
@@ -60,7 +65,8 @@ def test_layers_merge_global_then_scope_then_call() -> None:
         assert cm.in_scope()
     assert not cm.in_scope()
     assert cm.current() == EvaluationContext(
-        user_id="global", country="NL", custom={"a": 1, "b": 1})
+        user_id="global", country="NL", custom={"a": 1, "b": 1}
+    )
 
 
 def test_resolve_returns_none_or_the_only_layer_without_copying() -> None:
@@ -158,7 +164,11 @@ def test_identify_same_user_merges_and_new_user_starts_clean() -> None:
     ctx = cm.current()
     assert ctx is not None
     assert (ctx.user_id, ctx.email, ctx.country, ctx.custom) == (
-        "u1", "u1@example.com", "NL", {"plan": "pro"})
+        "u1",
+        "u1@example.com",
+        "NL",
+        {"plan": "pro"},
+    )
     cm.identify("u2", {"country": "BE"})
     ctx = cm.current()
     assert ctx is not None

@@ -38,7 +38,7 @@ def build(**kwargs: Any) -> FlagKitOptions:
     return FlagKitOptions(api_key=KEY, **kwargs)
 
 
-def config_error(code: str = "INIT_INVALID_CONFIG", **kwargs: Any) -> ConfigurationError:
+def config_error(code: str = "INIT_INVALID_CONFIG", /, **kwargs: Any) -> ConfigurationError:
     with pytest.raises(ConfigurationError) as info:
         build(**kwargs)
     assert info.value.code == code
@@ -110,7 +110,7 @@ def test_api_key_may_be_positional_the_rest_keyword_only() -> None:
     """The published positional api_key works; other options must be keywords."""
     assert FlagKitOptions(KEY).api_key == KEY
     with pytest.raises(TypeError):
-        FlagKitOptions(KEY, None)  # type: ignore[misc]
+        FlagKitOptions(KEY, None)  # type: ignore[call-arg]
 
 
 def test_options_are_frozen_and_replace_revalidates() -> None:
@@ -724,7 +724,8 @@ def test_from_mapping_imports_dotted_callables(separator: str) -> None:
 def test_from_mapping_imports_nested_attributes() -> None:
     """A dotted path may go through a class to an attribute."""
     options = FlagKitOptions.from_mapping({"API_KEY": KEY, "ON_ERROR": "logging.Logger.exception"})
-    assert options.on_error is logging.Logger.exception
+    expected: object = logging.Logger.exception
+    assert options.on_error is expected
 
 
 @pytest.mark.parametrize(

@@ -127,6 +127,7 @@ def test_retry_after_longer_than_backoff_is_honoured() -> None:
     calls, operation = failing([error])
     call_with_retry(operation, attempts=2, options=NO_JITTER, wait=clock.wait, clock=clock)
     assert clock.sleeps == [7.0]
+    assert len(calls) == 2
 
 
 def test_backoff_past_the_deadline_is_not_slept() -> None:

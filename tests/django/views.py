@@ -14,7 +14,7 @@ from flagkit_django.decorators import flag_required
 from flagkit_django.middleware import RequestFlags
 from flagkit_django.mixins import FlagRequiredMixin
 
-WATCHED = ("staff-feature", "beta-feature", "rollout-50", "new-checkout")
+WATCHED = ("staff-feature", "beta-feature", "rollout-50", "new-checkout", "nl-only")
 
 
 def _flags(request: HttpRequest) -> RequestFlags:
@@ -69,11 +69,6 @@ def memo(request: HttpRequest) -> JsonResponse:
     """Evaluates the same flag twice and reports both values."""
     flags = _flags(request)
     first = flags.value("banner-text", "none")
-    request_hook = request.GET.get("hook")
-    if request_hook:
-        from tests.django import hooks
-
-        hooks.between(request)
     second = flags.value("banner-text", "none")
     return JsonResponse({"first": first, "second": second})
 

@@ -1,0 +1,292 @@
+"""Bucketing: committed vectors, the documented hash, stability and distribution."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flagkit.core.bucketing import (
+    BUCKET_SCALE,
+    bucket,
+    bucket_message,
+    bucketing_string,
+    make_bucketer,
+    select_index,
+)
+from flagkit.core.evaluator import evaluate
+from flagkit.core.targeting import FlagModel, compile_flag
+from flagkit.types.context import EvaluationContext
+from flagkit.types.flag import EvaluationReason, FlagState
+
+VECTORS: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "bucketing.json").read_text("utf-8")
+)
+
+
+def rollout_flag(
+    key: str,
+    weights: list[tuple[str, int]],
+    *,
+    salt: str = "",
+    rules: list[dict[str, Any]] | None = None,
+    bucket_by: str | None = None,
+) -> FlagModel:
+    """A flag whose fallthrough is a rollout over ``weights`` (variation ids are values)."""
+    rollout: dict[str, Any] = {
+        "variations": [{"variation": v, "weight": w} for v, w in weights],
+    }
+    if bucket_by is not None:
+        rollout["bucketBy"] = bucket_by
+    raw: dict[str, Any] = {
+        "key": key,
+        "value": "default",
+        "enabled": True,
+        "version": 1,
+        "flagType": "string",
+        "salt": salt,
+        "variations": [{"id": v, "value": v} for v, _ in weights],
+        "fallthrough": {"rollout": rollout},
+    }
+    if rules:
+        raw["rules"] = rules
+    model = compile_flag(FlagState.from_dict(raw))
+    assert model.error is None, model.error
+    return model
+
+
+def served(model: FlagModel, ctx: EvaluationContext | None) -> str | None:
+    """The variation id ``model`` serves to ``ctx``."""
+    return evaluate(model, ctx, flags={model.key: model}, segments={}).variation_id
+
+
+@pytest.mark.parametrize(
+    "case", VECTORS["buckets"], ids=lambda c: f"{c['flagKey']}/{c['salt']}/{c['value'][:12]}"
+)
+def test_bucket_vectors(case: dict[str, Any]) -> None:
+    """Every committed (flagKey, salt, value) maps to its committed bucket and message."""
+    assert bucket(case["flagKey"], case["salt"], case["value"]) == case["bucket"]
+    assert make_bucketer(case["flagKey"], case["salt"])(case["value"]) == case["bucket"]
+    if "messageHex" in case:
+        assert (
+            bucket_message(case["flagKey"], case["salt"], case["value"]).hex()
+            == (case["messageHex"])
+        )
+
+
+@pytest.mark.parametrize("case", VECTORS["rollouts"], ids=lambda c: f"{c['flagKey']}/{c['value']}")
+def test_rollout_vectors_through_the_evaluator(case: dict[str, Any]) -> None:
+    """A flag with the vector's key, salt and weights serves the committed variation."""
+    weights = [(w["variation"], w["weight"]) for w in case["weights"]]
+    model = rollout_flag(case["flagKey"], weights, salt=case["salt"])
+    decision = evaluate(model, EvaluationContext(user_id=case["value"]), flags={}, segments={})
+    assert decision.variation_id == case["variation"]
+    assert decision.reason is EvaluationReason.FALLTHROUGH
+    assert bucket(case["flagKey"], case["salt"], case["value"]) == case["bucket"]
+
+
+def test_bucket_matches_a_hand_computed_sha256() -> None:
+    """The bucket is the documented arithmetic over SHA-256 of key NUL salt NUL value."""
+    digest = hashlib.sha256(b"new-checkout\x00\x00user-1").hexdigest()
+    assert digest[:16] == "6fcb9a9f2548ace7"  # 0x6fcb9a9f2548ace7 / 2**64 = 0.43670...
+    by_hand = (int(digest[:16], 16) * 100000) // 2**64
+    assert by_hand == bucket("new-checkout", "", "user-1") == 43670
+
+    digest = hashlib.sha256("dark-mode\x00spring-2025\x0042".encode()).digest()
+    by_hand = int.from_bytes(digest[:8], "big") * 100000 // (1 << 64)
+    assert by_hand == bucket("dark-mode", "spring-2025", "42")
+
+
+def test_unicode_values_are_hashed_as_utf8() -> None:
+    """Non-ASCII values hash their UTF-8 bytes; a lone surrogate uses surrogatepass."""
+    value = "Zoë 用户 👩‍💻"
+    digest = hashlib.sha256(b"k\x00\x00" + value.encode("utf-8")).digest()
+    assert bucket("k", "", value) == (int.from_bytes(digest[:8], "big") * BUCKET_SCALE) >> 64
+    assert bucket_message("k", "", "\ud800") == b"k\x00\x00\xed\xa0\x80"
+    assert make_bucketer("k", "")("\ud800") == bucket("k", "", "\ud800")
+
+
+def test_salt_and_key_change_the_bucket_and_separators_matter() -> None:
+    """Key, salt and value are separated by NUL bytes, so shifting text between them
+    changes the hashed message."""
+    assert bucket_message("ab", "", "c") != bucket_message("a", "b", "c")
+    assert bucket_message("a", "bc", "") != bucket_message("a", "b", "c")
+    buckets = {bucket("f", salt, "user-1") for salt in ("", "a", "b", "c", "d")}
+    assert len(buckets) == 5
+
+
+def test_select_index_uses_cumulative_weights_in_order() -> None:
+    """Variation i owns [sum of earlier weights, that sum + its weight)."""
+    weights = [30000, 0, 70000]
+    assert select_index(0, weights) == 0
+    assert select_index(29999, weights) == 0
+    assert select_index(30000, weights) == 2
+    assert select_index(99999, weights) == 2
+
+
+def test_bucketing_string_accepts_strings_and_integers_only() -> None:
+    """Strings hash as themselves, integers in decimal; bools, floats and None cannot."""
+    assert bucketing_string("u") == "u"
+    assert bucketing_string(12345678901234567890) == "12345678901234567890"
+    assert bucketing_string(True) is None
+    assert bucketing_string(1.5) is None
+    assert bucketing_string(None) is None
+
+    class Sub(str):
+        pass
+
+    assert type(bucketing_string(Sub("u"))) is str
+
+
+def test_raising_a_rollout_keeps_everyone_who_had_it() -> None:
+    """Going from 20 % to 30 % only adds users: nobody who had 'on' loses it."""
+    users = [EvaluationContext(user_id=f"user-{i}") for i in range(5000)]
+    at_20 = rollout_flag("growth", [("on", 20000), ("off", 80000)])
+    at_30 = rollout_flag("growth", [("on", 30000), ("off", 70000)])
+    had = {c.user_id for c in users if served(at_20, c) == "on"}
+    has = {c.user_id for c in users if served(at_30, c) == "on"}
+    assert had < has
+    assert 0.17 < len(had) / len(users) < 0.23
+    assert 0.27 < len(has) / len(users) < 0.33
+
+
+def test_unrelated_flags_and_rules_do_not_move_users() -> None:
+    """A user's variation depends only on the flag's key, salt and weights: adding rules
+    that do not match, or changing other flags, leaves it unchanged."""
+    users = [EvaluationContext(user_id=f"user-{i}", country="NL") for i in range(2000)]
+    weights = [("a", 50000), ("b", 50000)]
+    plain = rollout_flag("exp", weights)
+    with_rules = rollout_flag(
+        "exp",
+        weights,
+        rules=[
+            {
+                "id": "us-only",
+                "clauses": [{"attribute": "country", "op": "in", "values": ["US"]}],
+                "rollout": {
+                    "variations": [
+                        {"variation": "a", "weight": 10000},
+                        {"variation": "b", "weight": 90000},
+                    ]
+                },
+            }
+        ],
+    )
+    other = rollout_flag("other", [("a", 90000), ("b", 10000)], salt="x")
+    before = [served(plain, c) for c in users]
+    for model in (plain, other):  # evaluating another flag first changes nothing
+        for c in users[:50]:
+            served(model, c)
+    assert [served(with_rules, c) for c in users] == before
+    assert [served(plain, c) for c in users] == before
+    assert [served(other, c) for c in users] != before
+
+
+def test_same_bucket_in_every_rollout_of_a_flag() -> None:
+    """Rule rollouts and the fallthrough rollout of one flag share the bucket (same key
+    and salt), so a user keeps their position when moving between rules."""
+    bucketer = make_bucketer("exp", "")
+    model = rollout_flag(
+        "exp",
+        [("a", 50000), ("b", 50000)],
+        rules=[
+            {
+                "id": "beta",
+                "clauses": [{"attribute": "beta", "op": "equals", "values": [True]}],
+                "rollout": {
+                    "variations": [
+                        {"variation": "a", "weight": 50000},
+                        {"variation": "b", "weight": 50000},
+                    ]
+                },
+            }
+        ],
+    )
+    for i in range(200):
+        uid = f"u{i}"
+        expected = "a" if bucketer(uid) < 50000 else "b"
+        plain = evaluate(model, EvaluationContext(user_id=uid), flags={}, segments={})
+        beta = evaluate(
+            model, EvaluationContext(user_id=uid, custom={"beta": True}), flags={}, segments={}
+        )
+        assert (plain.variation_id, beta.variation_id) == (expected, expected)
+        assert (plain.reason, beta.reason) == (
+            EvaluationReason.FALLTHROUGH,
+            EvaluationReason.RULE_MATCH,
+        )
+
+
+def test_thirty_percent_rollout_serves_thirty_percent() -> None:
+    """Over 100,000 generated user ids a 30 % rollout serves 30 % ± 0.5 %."""
+    model = rollout_flag("launch", [("on", 30000), ("off", 70000)])
+    evaluate_flag = model._evaluate
+    counts = Counter(
+        evaluate_flag(EvaluationContext(user_id=f"user-{i:06d}"), {}, {}, ()).variation_id
+        for i in range(100_000)
+    )
+    assert abs(counts["on"] / 100_000 - 0.30) <= 0.005
+    assert counts["on"] + counts["off"] == 100_000
+
+
+def test_three_way_split_matches_its_weights() -> None:
+    """Over 100,000 user ids a 50/30/20 split is within 0.5 % of each weight."""
+    weights = [("a", 50000), ("b", 30000), ("c", 20000)]
+    bucketer = make_bucketer("split", "2025")
+    counts = Counter(
+        weights[select_index(bucketer(f"id-{i}"), [w for _, w in weights])][0]
+        for i in range(100_000)
+    )
+    for variation, weight in weights:
+        assert abs(counts[variation] / 100_000 - weight / BUCKET_SCALE) <= 0.005
+    # The evaluator agrees with the arithmetic above on a sample.
+    model = rollout_flag("split", weights, salt="2025")
+    for i in range(0, 100_000, 997):
+        expected = weights[select_index(bucketer(f"id-{i}"), [w for _, w in weights])][0]
+        assert served(model, EvaluationContext(user_id=f"id-{i}")) == expected
+
+
+def test_anonymous_users_are_bucketed_by_their_key() -> None:
+    """Without a user id the anonymous key is hashed; without either, bucket 0."""
+    model = rollout_flag("anon", [("a", 50000), ("b", 50000)])
+    bucketer = make_bucketer("anon", "")
+    keys = [f"anon-{i}" for i in range(100)]
+    for key in keys:
+        expected = "a" if bucketer(key) < 50000 else "b"
+        assert served(model, EvaluationContext(user_key=key, anonymous=True)) == expected
+    assert {served(model, EvaluationContext(user_key=k)) for k in keys} == {"a", "b"}
+    assert served(model, None) == "a"
+    assert served(model, EvaluationContext(anonymous=True)) == "a"
+    zero_first = rollout_flag("anon", [("a", 0), ("b", 100000)])
+    assert served(zero_first, None) == "b"
+
+
+def test_bucket_by_a_custom_attribute() -> None:
+    """``bucketBy`` hashes that attribute, so one company gets one variation; when it is
+    missing the user id is used."""
+    model = rollout_flag("org", [("a", 50000), ("b", 50000)], bucket_by="companyId")
+    bucketer = make_bucketer("org", "")
+    for company in ("acme", "globex", "initech", "umbrella"):
+        seen = {
+            served(model, EvaluationContext(user_id=f"u{i}", custom={"companyId": company}))
+            for i in range(30)
+        }
+        assert seen == {"a" if bucketer(company) < 50000 else "b"}
+    assert served(model, EvaluationContext(user_id="u7")) == (
+        "a" if bucketer("u7") < 50000 else "b"
+    )
+    # Integers hash in decimal, so 42 and "42" land together.
+    assert served(model, EvaluationContext(custom={"companyId": 42})) == served(
+        model, EvaluationContext(custom={"companyId": "42"})
+    )
+
+
+def test_integer_user_ids_hash_like_their_decimal_string() -> None:
+    """A user id given as an int (against the type hints) buckets like its string form."""
+    model = rollout_flag("ints", [("a", 50000), ("b", 50000)])
+    for i in range(50):
+        as_int = EvaluationContext(user_id=i)  # type: ignore[arg-type]
+        assert served(model, as_int) == served(model, EvaluationContext(user_id=str(i)))
