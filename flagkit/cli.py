@@ -71,7 +71,9 @@ def _serve(args: argparse.Namespace) -> int:
         server.start()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            message = f"port {args.port} on {args.host} is already in use; choose another with --port"
+            message = (
+                f"port {args.port} on {args.host} is already in use; choose another with --port"
+            )
         else:
             message = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         raise _CliError(f"flagkit serve: {message}", 2) from None
@@ -84,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
         else f"  flags        {len(flags)} (no flags file; add flags with 'flagkit flags set')",
         f"  API keys     {', '.join(server.api_keys)}",
         f"  admin token  {server.admin_token}",
-        f"               (export FLAGKIT_ADMIN_TOKEN={server.admin_token} FLAGKIT_URL={server.url})",
+        f"               export FLAGKIT_ADMIN_TOKEN={server.admin_token} FLAGKIT_URL={server.url}",
         f"  signatures   {'verified' if server.verify_signatures else 'not verified'}",
         f"  try          curl -H 'X-API-Key: {server.api_key}' {server.base_url}/sdk/init",
         "Press Ctrl-C to stop.",
@@ -155,7 +157,9 @@ class _Admin:
                 timeout=self.timeout,
             )
         except httpx.HTTPError as exc:
-            raise _CliError(f"flagkit: cannot reach the FlagKit server at {self.url}: {exc}") from None
+            raise _CliError(
+                f"flagkit: cannot reach the FlagKit server at {self.url}: {exc}"
+            ) from None
         try:
             payload = response.json()
         except ValueError:
@@ -205,7 +209,9 @@ def _parse_value(raw: str, flag_type: str | None) -> Any:
         return json.loads(raw)
     except ValueError:
         if flag_type in ("boolean", "number", "json"):
-            raise _CliError(f"flagkit flags set: {raw!r} is not a valid {flag_type} value", 2) from None
+            raise _CliError(
+                f"flagkit flags set: {raw!r} is not a valid {flag_type} value", 2
+            ) from None
         return raw
 
 
@@ -226,11 +232,14 @@ def _flags_set(args: argparse.Namespace) -> int:
     if args.enabled is not None:
         body["enabled"] = args.enabled
     if not body:
-        raise _CliError("flagkit flags set: give a VALUE, --type, --enabled/--disabled or --field", 2)
+        raise _CliError(
+            "flagkit flags set: give a VALUE, --type, --enabled/--disabled or --field", 2
+        )
     params = {"replace": "true"} if args.replace else None
     flag = _Admin(args).call("PUT", f"/flags/{_quote(args.key)}", body=body, params=params)
     state = "enabled" if flag["enabled"] else "disabled"
-    print(f"{flag['key']} = {_short(flag['value'])} ({flag['flagType']}, {state}, version {flag['version']})")
+    details = f"{flag['flagType']}, {state}, version {flag['version']}"
+    print(f"{flag['key']} = {_short(flag['value'])} ({details})")
     return 0
 
 
@@ -287,9 +296,7 @@ def _admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url", help=f"server URL (env FLAGKIT_URL; default {DEFAULT_URL})", default=None
     )
-    parser.add_argument(
-        "--admin-token", help="admin token (env FLAGKIT_ADMIN_TOKEN)", default=None
-    )
+    parser.add_argument("--admin-token", help="admin token (env FLAGKIT_ADMIN_TOKEN)", default=None)
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
 
 
@@ -317,10 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="accepted API key (repeatable; default: the flags file's apiKeys)",
     )
     serve.add_argument(
-        "--verify-signatures", action="store_true", help="reject event batches with a bad X-Signature"
+        "--verify-signatures",
+        action="store_true",
+        help="reject event batches with a bad X-Signature",
     )
-    serve.add_argument("--admin-token", help="admin API token (env FLAGKIT_ADMIN_TOKEN; default random)")
-    serve.add_argument("--events-log", metavar="FILE", help="append received events to this JSONL file")
+    serve.add_argument(
+        "--admin-token", help="admin API token (env FLAGKIT_ADMIN_TOKEN; default random)"
+    )
+    serve.add_argument(
+        "--events-log", metavar="FILE", help="append received events to this JSONL file"
+    )
     serve.add_argument(
         "--heartbeat-interval", type=float, default=15.0, help="seconds between SSE heartbeats"
     )
@@ -330,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
 
-    flags = commands.add_parser("flags", help="list, read, change or delete flags on a running server")
+    flags = commands.add_parser(
+        "flags", help="list, read, change or delete flags on a running server"
+    )
     flag_commands = flags.add_subparsers(dest="flags_command", metavar="ACTION")
     listing = flag_commands.add_parser("list", help="list every flag")
     listing.add_argument("--json", action="store_true", help="print the full JSON")
@@ -341,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     setter = flag_commands.add_parser(
         "set",
         help="create or change a flag",
-        description="VALUE is JSON when it parses as JSON (true, 42, {\"a\": 1}), else a string.",
+        description='VALUE is JSON when it parses as JSON (true, 42, {"a": 1}), else a string.',
     )
     setter.add_argument("key")
     setter.add_argument("value", nargs="?", help="new value")

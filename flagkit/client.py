@@ -337,7 +337,7 @@ class FlagKitClient:
         if not (options.persist_cache or options.cache_storage_path or options.encrypt_cache):
             return None
         directory = options.cache_storage_path or os.path.join(
-            tempfile.gettempdir(), "flagkit-cache"
+            tempfile.gettempdir(), "flagkit", "cache"
         )
         # The owner tag binds the file to this API key without revealing it.
         owner = hashlib.sha256(options.api_key.encode("utf-8")).hexdigest()[:16]
@@ -442,7 +442,7 @@ class FlagKitClient:
     def __repr__(self) -> str:
         return (
             f"FlagKitClient(key_id={key_id(self._options.api_key)!r}, "
-            f"state={self._state.value!r}, flags={len(self._store.snapshot.models)})"
+            f"state={self._state.value!r}, flags={len(self._store.snapshot.entries)})"
         )
 
     # ------------------------------------------------------------------------------------
@@ -985,7 +985,7 @@ class FlagKitClient:
 
     def add_error_listener(self, fn: Callable[[Exception], None]) -> Callable[[], None]:
         """Call ``fn(error)`` on load/update errors (the first of each failing streak) and
-        event-delivery errors. Runs on the ``flagkit-dispatch`` thread. Returns an
+        event-storage errors. Runs on the ``flagkit-dispatch`` thread. Returns an
         unsubscribe function."""
         return self._error_listeners.add(fn)
 
@@ -1250,15 +1250,35 @@ class FlagKitClient:
             if self._jitter.enabled:
                 self._sleep_jitter()
             lazy = _LazyContext(self._contexts, context)
+            snapshot = self._store._snapshot
+            entries = snapshot.entries
+            overrides = self._overrides
+            now = datetime.now()
+            plain = _R_CACHED if time.monotonic() <= snapshot.expires_at else _R_STALE
             out: dict[str, EvaluationResult[Any]] = {}
             for key in self.get_all_flag_keys():
+                entry = entries.get(key)
+                if entry is not None and entry.model is None and key not in overrides:
+                    # The common case, inlined: a simple server flag.
+                    out[key] = EvaluationResult(
+                        key,
+                        entry.value,
+                        entry.enabled,
+                        plain,
+                        entry.version,
+                        None,
+                        None,
+                        None,
+                        now,
+                    )
+                    continue
                 try:
                     outcome = self._lookup(key, None, lazy, None, jitter=False)
                 except Exception as exc:
                     outcome = _Outcome(
                         None, False, _R_ERROR, error_code="INTERNAL_ERROR", error_message=str(exc)
                     )
-                out[key] = self._result(key, outcome)
+                out[key] = self._result(key, outcome, now)
             return out
         except Exception:
             self._logger.exception("evaluate_all failed")
@@ -1324,14 +1344,14 @@ class FlagKitClient:
             return _Outcome(value, True, _R_OVERRIDE)
 
         snapshot = self._store._snapshot
-        model = snapshot.models.get(key)
-        if model is not None:
-            state = model.state
+        entry = snapshot.entries.get(key)
+        if entry is not None:
             fresh = time.monotonic() <= snapshot.expires_at
-            if model.is_simple and model.error is None:
-                value = state.value
+            model = entry.model
+            if model is None:
+                value = entry.value
                 outcome = _Outcome(
-                    value, state.enabled, _R_CACHED if fresh else _R_STALE, state.version
+                    value, entry.enabled, _R_CACHED if fresh else _R_STALE, entry.version
                 )
             else:
                 try:
@@ -1341,7 +1361,7 @@ class FlagKitClient:
                         default,
                         False,
                         _R_ERROR,
-                        state.version,
+                        entry.version,
                         error_code="EVAL_INVALID_CONTEXT",
                         error_message=str(exc),
                     )
@@ -1354,9 +1374,9 @@ class FlagKitClient:
                     reason = _R_STALE
                 outcome = _Outcome(
                     value,
-                    state.enabled,
+                    entry.enabled,
                     reason,
-                    state.version,
+                    entry.version,
                     decision.variation_id,
                     decision.rule_id,
                     decision.segment_id,
@@ -1364,8 +1384,8 @@ class FlagKitClient:
                     decision.error,
                 )
             if expected is not None:
-                if state.flag_type is not expected or not _matches(expected, value):
-                    return _mismatch(default, state.version, expected, value, state.flag_type)
+                if entry.flag_type is not expected or not _matches(expected, value):
+                    return _mismatch(default, entry.version, expected, value, entry.flag_type)
                 if expected is _NUMBER:
                     outcome = outcome._replace(value=float(value))
             return outcome
@@ -1388,9 +1408,10 @@ class FlagKitClient:
         )
 
     @staticmethod
-    def _result(key: Any, outcome: _Outcome) -> EvaluationResult[Any]:
+    def _result(key: Any, outcome: _Outcome, now: datetime | None = None) -> EvaluationResult[Any]:
         return EvaluationResult(
             flag_key=_safe_key(key),
+            timestamp=now if now is not None else datetime.now(),
             value=outcome.value,
             enabled=outcome.enabled,
             reason=outcome.reason,
@@ -1433,20 +1454,22 @@ class FlagKitClient:
             http.reset_after_fork()
         self._events.after_fork_in_child()
         had_poller = self._poller is not None
-        had_streaming = self._streaming is not None
-        # The parent's managers have no threads here; drop them without touching their locks.
+        streaming = self._streaming
+        # The parent's poller has no thread here; drop it without touching its lock.
         self._poller = None
-        self._streaming = None
-        if self._state is ClientState.CLOSED or self._state is ClientState.FAILED:
-            return
-        if self._state is ClientState.NEW:
+        if streaming is not None:
+            streaming.after_fork_in_child()  # forgets the parent's threads and connection
+        if self._state in (ClientState.CLOSED, ClientState.FAILED, ClientState.NEW):
             return
         self._events.start()
         if not self._loaded:
             self._start_poller(first_load=True)
             return
-        if had_streaming:
-            self._start_streaming()
+        if streaming is not None:
+            try:
+                streaming.start()
+            except Exception:
+                self._logger.exception("could not restart streaming after fork; polling")
         if had_poller:
             self._catch_up = True
             self._start_poller(first_load=False)

@@ -350,9 +350,10 @@ class FlagKitMiddleware:
             return self.__acall__(request)
         flags = RequestFlags(request)
         request.flags = flags
+        client = get_client(start=conf.get_adapter_settings().start_on_request)
         token = _active.set(flags)
         try:
-            with flags.client.context_scope(flags.scope_context):
+            with client.context_scope(flags.scope_context):
                 response = self.get_response(request)
         finally:
             _active.reset(token)
@@ -362,7 +363,7 @@ class FlagKitMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         flags = RequestFlags(request)
         request.flags = flags
-        client = flags.client
+        client = get_client(start=conf.get_adapter_settings().start_on_request)
         await flags.aprepare()
         # The scope is entered in this task; the view (awaited here, or run by
         # sync_to_async, which copies the contextvars) sees it.

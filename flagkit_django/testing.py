@@ -63,10 +63,10 @@ def _apply_to(client: FlagKitClient) -> None:
     """Put the merged active overrides on ``client`` (called for every new shared client)."""
     with _lock:
         merged = _merged()
+    # set_overrides() adds to what is there: start from a clean slate so removed keys go.
+    client.clear_overrides()
     if merged:
         client.set_overrides(merged)
-    else:
-        client.clear_overrides()
 
 
 def _push(layer: dict[str, Any]) -> None:

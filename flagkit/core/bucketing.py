@@ -28,6 +28,7 @@ __all__ = [
     "BUCKET_SCALE",
     "bucket",
     "bucket_message",
+    "bucket_prefix",
     "bucketing_string",
     "make_bucketer",
     "select_index",
@@ -53,6 +54,11 @@ def bucket_message(flag_key: str, salt: str, value: str) -> bytes:
     return _utf8(flag_key) + b"\x00" + _utf8(salt) + b"\x00" + _utf8(value)
 
 
+def bucket_prefix(flag_key: str, salt: str) -> bytes:
+    """The constant start of every message hashed for one flag: key NUL salt NUL."""
+    return _utf8(flag_key) + b"\x00" + _utf8(salt) + b"\x00"
+
+
 def bucket(flag_key: str, salt: str, value: str) -> int:
     """The bucket (``0 <= b < 100000``) of ``value`` for a flag with this key and salt.
 
@@ -67,7 +73,7 @@ def make_bucketer(flag_key: str, salt: str) -> Callable[[str], int]:
 
     ``make_bucketer(k, s)(v) == bucket(k, s, v)`` for every ``v``. Thread-safe.
     """
-    prefix = _utf8(flag_key) + b"\x00" + _utf8(salt) + b"\x00"
+    prefix = bucket_prefix(flag_key, salt)
     sha256 = _SHA256
     from_bytes = _FROM_BYTES
 

@@ -4,8 +4,11 @@ Every change (first load, poll, stream event, persisted cache, deletion) builds 
 :class:`FlagSnapshot` and replaces one reference under a lock; evaluations read that
 reference and never lock. A snapshot holds:
 
-- ``models``: each server flag compiled once by the targeting compiler
-  (:func:`flagkit.core.targeting.compile_flag`), with its :class:`FlagState`;
+- ``entries``: one compact :class:`FlagEntry` per server flag (value, enabled, version, type,
+  last-modified, any extra wire fields) — flags with targeting also carry their model,
+  compiled once by :func:`flagkit.core.targeting.compile_flag`. Simple flags keep no model
+  and no :class:`FlagState` object: 10,000 flags fit in a few megabytes. ``models`` is a
+  read-only view compiling a simple flag only if a prerequisite asks for it;
 - ``segments``: compiled segments for targeting rules;
 - ``bootstrap``: the accepted bootstrap values (served with reason ``BOOTSTRAP`` when the
   server has no such flag);
@@ -32,7 +35,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
@@ -50,6 +53,127 @@ PERSIST_FORMAT_VERSION: Final = 1
 _INF: Final = math.inf
 
 
+_CORE_FIELDS: Final = frozenset({"key", "value", "enabled", "version", "flagType", "lastModified"})
+
+
+class FlagEntry:
+    """One server flag as held in a snapshot (compact; immutable by convention).
+
+    ``model`` is the compiled :class:`~flagkit.core.targeting.FlagModel` for a flag with
+    targeting (or malformed targeting), ``None`` for a simple flag. ``extra`` holds wire
+    fields beyond the six core ones (``None`` when there are none).
+    """
+
+    __slots__ = ("enabled", "extra", "flag_type", "last_modified", "model", "value", "version")
+
+    def __init__(
+        self,
+        value: Any,
+        enabled: bool,
+        version: int,
+        flag_type: FlagType,
+        last_modified: str,
+        extra: dict[str, Any] | None,
+        model: FlagModel | None,
+    ) -> None:
+        self.value = value
+        self.enabled = enabled
+        self.version = version
+        self.flag_type = flag_type
+        self.last_modified = last_modified
+        self.extra = extra
+        self.model = model
+
+    @classmethod
+    def from_state(cls, state: FlagState, model: FlagModel) -> FlagEntry:
+        """An entry for ``state``; ``model`` is kept only when the flag needs the evaluator."""
+        raw = state.raw
+        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS} if raw else None
+        return cls(
+            state.value,
+            state.enabled,
+            state.version,
+            state.flag_type,
+            state.last_modified,
+            extra or None,
+            None if model.is_simple and model.error is None else model,
+        )
+
+    def to_state(self, key: str) -> FlagState:
+        """The :class:`FlagState` this entry was built from (a new object)."""
+        model = self.model
+        if model is not None:
+            return model.state
+        raw = self.to_wire(key)
+        return FlagState(
+            key, self.value, self.enabled, self.version, self.flag_type, self.last_modified, raw
+        )
+
+    def to_wire(self, key: str) -> dict[str, Any]:
+        """The wire object (PROTOCOL §4.1 fields plus any extra fields)."""
+        model = self.model
+        if model is not None:
+            return model.state.to_dict()
+        out: dict[str, Any] = dict(self.extra) if self.extra else {}
+        out.update(
+            key=key,
+            value=self.value,
+            enabled=self.enabled,
+            version=self.version,
+            flagType=self.flag_type.value,
+            lastModified=self.last_modified,
+        )
+        return out
+
+    def same_as(self, state: FlagState) -> bool:
+        """Whether ``state`` says exactly what this entry says."""
+        if (
+            self.version != state.version
+            or self.enabled != state.enabled
+            or self.flag_type is not state.flag_type
+            or type(self.value) is not type(state.value)
+            or self.value != state.value
+            or self.last_modified != state.last_modified
+        ):
+            return False
+        raw = state.raw
+        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS} if raw else {}
+        return (self.extra or {}) == extra
+
+
+class _ModelView(Mapping[str, "FlagModel"]):
+    """``key -> FlagModel`` over a snapshot's entries, for the evaluator's prerequisites.
+
+    Targeted flags return their model; a simple flag is compiled on first access and
+    remembered (a benign race at worst compiles it twice).
+    """
+
+    __slots__ = ("_entries", "_memo")
+
+    def __init__(self, entries: Mapping[str, FlagEntry]) -> None:
+        self._entries = entries
+        self._memo: dict[str, FlagModel] = {}
+
+    def __getitem__(self, key: str) -> FlagModel:
+        entry = self._entries[key]
+        if entry.model is not None:
+            return entry.model
+        model = self._memo.get(key)
+        if model is None:
+            model = compile_flag(entry.to_state(key))
+            self._memo[key] = model
+        return model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+
 @dataclass(frozen=True, slots=True)
 class FlagSnapshot:
     """One immutable view of every flag; share it freely between threads.
@@ -57,7 +181,7 @@ class FlagSnapshot:
     Treat the mappings as read-only (they are plain dicts for speed).
     """
 
-    models: Mapping[str, FlagModel] = field(default_factory=dict)
+    entries: Mapping[str, FlagEntry] = field(default_factory=dict)
     segments: Mapping[str, SegmentModel] = field(default_factory=dict)
     segment_data: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     bootstrap: Mapping[str, Any] = field(default_factory=dict)
@@ -68,6 +192,12 @@ class FlagSnapshot:
     strings: Mapping[str, str] = field(default_factory=dict)
     numbers: Mapping[str, float] = field(default_factory=dict)
     jsons: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    models: Mapping[str, FlagModel] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", _ModelView(self.entries))
 
     def is_fresh(self, now: float | None = None) -> bool:
         """Whether the server flags are within ``cache_ttl`` of their last confirmation."""
@@ -75,18 +205,23 @@ class FlagSnapshot:
 
     def keys(self) -> list[str]:
         """Every key: server flags first, then bootstrap-only keys."""
-        out = list(self.models)
-        out.extend(k for k in self.bootstrap if k not in self.models)
+        out = list(self.entries)
+        out.extend(k for k in self.bootstrap if k not in self.entries)
         return out
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is a server flag or a bootstrap value."""
-        return key in self.models or key in self.bootstrap
+        return key in self.entries or key in self.bootstrap
+
+    def get_state(self, key: str) -> FlagState | None:
+        """The server flag ``key`` as a :class:`FlagState`, or ``None``."""
+        entry = self.entries.get(key)
+        return None if entry is None else entry.to_state(key)
 
     @property
     def flag_states(self) -> list[FlagState]:
-        """The server flags as :class:`FlagState` objects."""
-        return [model.state for model in self.models.values()]
+        """The server flags as :class:`FlagState` objects (built on each call)."""
+        return [entry.to_state(key) for key, entry in self.entries.items()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +256,13 @@ def _fast_slot(flag_type: FlagType, value: Any) -> tuple[str, Any] | None:
 
 
 def _fast_entry(
-    key: str, models: Mapping[str, FlagModel], bootstrap: Mapping[str, Any]
+    key: str, entries: Mapping[str, FlagEntry], bootstrap: Mapping[str, Any]
 ) -> tuple[str, Any] | None:
-    model = models.get(key)
-    if model is not None:
-        if not model.is_simple or model.error is not None:
+    entry = entries.get(key)
+    if entry is not None:
+        if entry.model is not None:
             return None
-        return _fast_slot(model.state.flag_type, model.state.value)
+        return _fast_slot(entry.flag_type, entry.value)
     if key in bootstrap:
         value = bootstrap[key]
         return _fast_slot(FlagType.infer(value), value)
@@ -141,13 +276,13 @@ class _Tables(TypedDict):
     jsons: dict[str, dict[str, Any]]
 
 
-def _build_tables(models: Mapping[str, FlagModel], bootstrap: Mapping[str, Any]) -> _Tables:
+def _build_tables(entries: Mapping[str, FlagEntry], bootstrap: Mapping[str, Any]) -> _Tables:
     tables = _Tables(bools={}, strings={}, numbers={}, jsons={})
     for key in bootstrap:
-        if key not in models:
-            _place(tables, key, _fast_entry(key, models, bootstrap))
-    for key in models:
-        _place(tables, key, _fast_entry(key, models, bootstrap))
+        if key not in entries:
+            _place(tables, key, _fast_entry(key, entries, bootstrap))
+    for key in entries:
+        _place(tables, key, _fast_entry(key, entries, bootstrap))
     return tables
 
 
@@ -275,47 +410,49 @@ class FlagStore:
         - ``deletions`` remove flags; segments are handled likewise.
         - ``renew`` marks the server data as confirmed now (fresh for ``ttl`` seconds).
         """
+        # Compile outside the lock: it is pure and may take a while for big payloads.
+        full_entries = None if full is None else [(st, self._entry(st)) for st in full]
+        upsert_entries = [(st, self._entry(st)) for st in upserts]
         now_mono = time.monotonic()
         now_wall = time.time()
         with self._lock:
             old = self._snapshot
-            models = dict(old.models)
+            entries = dict(old.entries)
             updated: list[FlagState] = []
             deleted: list[str] = []
             touched: set[str] = set()
             rebuild_all = False
 
-            if full is not None:
-                keep_keys = set(keep)
-                new_models: dict[str, FlagModel] = {}
-                for state in full:
-                    previous = models.get(state.key)
-                    new_models[state.key] = self._compile(state)
-                    if previous is None or _differs(previous.state, state):
+            if full_entries is not None:
+                new_entries: dict[str, FlagEntry] = {}
+                for state, entry in full_entries:
+                    previous = entries.get(state.key)
+                    new_entries[state.key] = entry
+                    if previous is None or not previous.same_as(state):
                         updated.append(state)
-                for key in keep_keys:
-                    if key in models and key not in new_models:
-                        new_models[key] = models[key]
-                deleted.extend(k for k in models if k not in new_models)
-                models = new_models
+                for key in keep:
+                    if key in entries and key not in new_entries:
+                        new_entries[key] = entries[key]
+                deleted.extend(k for k in entries if k not in new_entries)
+                entries = new_entries
                 rebuild_all = True
-            for state in upserts:
-                previous = models.get(state.key)
-                if (
-                    check_versions
-                    and previous is not None
-                    and "version" in state.raw
-                    and state.version <= previous.state.version
-                ):
-                    continue
-                if previous is not None and not _differs(previous.state, state):
-                    continue
-                models[state.key] = self._compile(state)
+            for state, entry in upsert_entries:
+                previous = entries.get(state.key)
+                if previous is not None:
+                    if (
+                        check_versions
+                        and "version" in state.raw
+                        and state.version <= previous.version
+                    ):
+                        continue
+                    if previous.same_as(state):
+                        continue
+                entries[state.key] = entry
                 updated.append(state)
                 touched.add(state.key)
             for key in deletions:
-                if key in models:
-                    del models[key]
+                if key in entries:
+                    del entries[key]
                     deleted.append(key)
                     touched.add(key)
 
@@ -347,7 +484,7 @@ class FlagStore:
                 return changes
             if changes:
                 if rebuild_all:
-                    tables = _build_tables(models, old.bootstrap)
+                    tables = _build_tables(entries, old.bootstrap)
                 else:
                     tables = _Tables(
                         bools=dict(old.bools),
@@ -360,9 +497,9 @@ class FlagStore:
                         tables["strings"].pop(key, None)
                         tables["numbers"].pop(key, None)
                         tables["jsons"].pop(key, None)
-                        _place(tables, key, _fast_entry(key, models, old.bootstrap))
+                        _place(tables, key, _fast_entry(key, entries, old.bootstrap))
                 snapshot = FlagSnapshot(
-                    models=models,
+                    entries=entries,
                     segments=segments,
                     segment_data=segment_data,
                     bootstrap=old.bootstrap,
@@ -383,11 +520,11 @@ class FlagStore:
         """Mark the server flags as confirmed now (a poll with no changes, a live stream)."""
         self.apply(renew=True)
 
-    def _compile(self, state: FlagState) -> FlagModel:
+    def _entry(self, state: FlagState) -> FlagEntry:
         model = compile_flag(state)
         if model.error is not None:
             self._logger.warning("flag %r has invalid targeting: %s", state.key, model.error)
-        return model
+        return FlagEntry.from_state(state, model)
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -422,25 +559,25 @@ class FlagStore:
         )
         saved = min(saved, now_wall)
         remaining = saved + self._ttl - now_wall
+        entries = {state.key: self._entry(state) for state in states}
+        seg_models = {str(raw["key"]): compile_segment(raw) for raw in segments}
+        seg_data = {str(raw["key"]): dict(raw) for raw in segments}
         with self._lock:
             old = self._snapshot
             if old.source == "server":
                 return False  # the network won the race: never go back to older data
-            models = {state.key: self._compile(state) for state in states}
-            seg_models = {str(raw["key"]): compile_segment(raw) for raw in segments}
-            seg_data = {str(raw["key"]): dict(raw) for raw in segments}
             self._snapshot = FlagSnapshot(
-                models=models,
+                entries=entries,
                 segments=seg_models,
                 segment_data=seg_data,
                 bootstrap=old.bootstrap,
                 expires_at=time.monotonic() + remaining,
                 fetched_at=saved,
                 source="persisted",
-                **_build_tables(models, old.bootstrap),
+                **_build_tables(entries, old.bootstrap),
             )
         self._logger.info(
-            "loaded %d persisted flags saved %.0fs ago", len(models), max(0.0, now_wall - saved)
+            "loaded %d persisted flags saved %.0fs ago", len(entries), max(0.0, now_wall - saved)
         )
         return True
 
@@ -461,7 +598,7 @@ class FlagStore:
         payload = {
             "formatVersion": PERSIST_FORMAT_VERSION,
             "savedAt": int(snapshot.fetched_at * 1000),
-            "flags": [model.state.to_dict() for model in snapshot.models.values()],
+            "flags": [entry.to_wire(key) for key, entry in snapshot.entries.items()],
             "segments": list(snapshot.segment_data.values()),
         }
         try:
@@ -471,15 +608,3 @@ class FlagStore:
                 self._dirty = True
             raise
         return True
-
-
-def _differs(old: FlagState, new: FlagState) -> bool:
-    """Whether two states of one flag differ in anything a caller could observe."""
-    return (
-        old.version != new.version
-        or old.enabled != new.enabled
-        or old.flag_type is not new.flag_type
-        or old.value != new.value
-        or type(old.value) is not type(new.value)
-        or old.raw != new.raw
-    )

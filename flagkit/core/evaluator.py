@@ -356,68 +356,18 @@ def check_prerequisites(
     return None
 
 
-Rollout = Callable[[EvaluationContext], Decision]
-
-
-def make_rollout(
-    bucketer: Callable[[str], int],
-    bucket_by: str | None,
-    weights: tuple[int, ...],
-    decisions: tuple[Decision, ...],
-) -> Rollout:
-    """A function serving ``decisions[i]`` to contexts whose bucket falls in variation
-    ``i``'s range (cumulative ``weights`` in order).
-
-    The bucketing value is the ``bucket_by`` attribute when it is a string or an integer,
-    else the user id, else the user key; a context with none of them gets bucket 0 (the
-    first variation with a non-zero weight).
-    """
-    table: list[tuple[int, Decision]] = []
-    upper = 0
-    for weight, decision in zip(weights, decisions, strict=True):
-        upper += weight
-        if weight:
-            table.append((upper, decision))
-    pairs = tuple(table)
-    first = pairs[0][1]
-    last = pairs[-1][1]
-    getter = None if bucket_by in (None, "userId") else attribute_getter(bucket_by or "")
-
-    def slow_value(ctx: EvaluationContext) -> str | None:
-        if getter is not None:
-            found = bucketing_string(getter(ctx))
-            if found is not None:
-                return found
-        for candidate in (ctx.user_id, ctx.user_key):
-            found = bucketing_string(candidate)
-            if found is not None:
-                return found
-        return None
-
-    if getter is None:
-
-        def rollout(ctx: EvaluationContext) -> Decision:
-            value = ctx.user_id
-            if value.__class__ is not str:
-                value = slow_value(ctx)
-                if value is None:
-                    return first
-            b = bucketer(value)
-            for bound, decision in pairs:
-                if b < bound:
-                    return decision
-            return last
-
-    else:
-
-        def rollout(ctx: EvaluationContext) -> Decision:
-            value = slow_value(ctx)
-            if value is None:
-                return first
-            b = bucketer(value)
-            for bound, decision in pairs:
-                if b < bound:
-                    return decision
-            return last
-
-    return rollout
+def bucketing_value(
+    ctx: EvaluationContext, getter: Callable[[EvaluationContext], Any] | None
+) -> str | None:
+    """The string a rollout hashes for ``ctx``: the ``bucketBy`` attribute read by
+    ``getter`` when it is a string or an integer, else the user id, else the user key;
+    None when the context has none of them (it cannot be bucketed)."""
+    if getter is not None:
+        found = bucketing_string(getter(ctx))
+        if found is not None:
+            return found
+    for candidate in (ctx.user_id, ctx.user_key):
+        found = bucketing_string(candidate)
+        if found is not None:
+            return found
+    return None

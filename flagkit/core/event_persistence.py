@@ -168,6 +168,7 @@ class EventPersistence:
         self.log_path: str = os.path.join(self.directory, LOG_FILE_NAME)
         self._owner = self._new_owner_id()
         self._owner_fd: int | None = None
+        self._held_fd: int | None = None  # the log lock's descriptor while it is held
         self._size = 0
 
     @staticmethod
@@ -219,8 +220,10 @@ class EventPersistence:
             raise self._error("lock", self._lock_path, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._held_fd = fd
             yield
         finally:
+            self._held_fd = None
             os.close(fd)  # closing releases the flock
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -273,11 +276,14 @@ class EventPersistence:
         The parent still owns its records; the child takes a new owner id and must call
         :meth:`open` again to persist anything.
         """
-        fd, self._owner_fd = self._owner_fd, None
-        if fd is not None:
-            # Closing our copy of the descriptor leaves the parent's flock in place.
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for fd in (self._owner_fd, self._held_fd):
+            if fd is not None:
+                # Closing our copy of a descriptor leaves the parent's flock in place (and a
+                # log lock the parent held at the fork is freed once the parent closes its own).
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._owner_fd = None
+        self._held_fd = None
         self._owner = self._new_owner_id()
 
     # -- writes ------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from flagkit.types.events import EventQueueConfig, EventStats, FlushResult
 
 __all__ = ["EventQueue", "Sender"]
 
-Sender = Callable[[list[dict[str, Any]]], None]
+Sender = Callable[[list[dict[str, Any]]], object]  # the return value is ignored
 
 _TYPE_RE: Final = re.compile(r"[a-zA-Z0-9._-]{1,128}")
 _MAX_KNOWN_TYPES: Final = 4096
@@ -118,7 +118,7 @@ def _copy_json(value: object, walk: _Walk, depth: int) -> Any:
             try:
                 copied[key] = _copy_json(item, walk, depth + 1)
             except _Invalid as exc:
-                exc.path.insert(0, f"[{key!r}]")
+                exc.path.insert(0, f"[{_short(key)}]")
                 raise
         result = copied
     elif isinstance(value, (list, tuple)):
@@ -142,6 +142,10 @@ def _copy_json(value: object, walk: _Walk, depth: int) -> Any:
     if walk.size > walk.limit:
         raise _Invalid(f"larger than the limit of {walk.limit} characters of JSON (max_event_size)")
     return result
+
+
+def _short(key: str) -> str:
+    return repr(key) if len(key) <= 40 else repr(key[:40]) + "..."
 
 
 def _iso(timestamp: float) -> str:
@@ -621,6 +625,10 @@ class EventQueue:
                     self._hard_stop = True
                 self._wake.set()
             worker.join(None if deadline is None else max(deadline - _monotonic(), 0.0) + 1.0)
+            sender_thread = self._sender_thread
+            if sender_thread is not None and not worker.is_alive():
+                # It exits after its current POST (bounded by the HTTP timeout).
+                sender_thread.join(None if deadline is None else max(deadline - _monotonic(), 0.1))
         else:
             self._final_drained = True
         self._on_threshold()  # drops anything tracked after the final drain
@@ -696,8 +704,11 @@ class EventQueue:
         for pending in self._unpersisted:
             pending.persisted = True  # nothing more to wait for
         self._unpersisted = []
+        path = (error.details or {}).get("path", "?")
         self._logger.error(
-            "flagkit: %s; event persistence is off, events stay in memory only", error.message
+            "flagkit: %s (path: %s); event persistence is off, events stay in memory only",
+            error.message,
+            path,
         )
         self._report(error)
 
@@ -728,6 +739,8 @@ class EventQueue:
             self._pending.append(pending)
             if recovered.released_by is not None and recovered.released_by == owner:
                 self._spilled = max(self._spilled - 1, 0)
+        if result.claimed:
+            self._drain_mode = True  # send them now, not at the next tick
         self._unclaimed = result.unclaimed
         self._spilled = min(self._spilled, result.unclaimed)
         with self._lock:
@@ -980,13 +993,15 @@ class EventQueue:
         if not (due or wanted):
             return
         self._next_rescan = now + self._config.recovery_interval
+        compact = store.size >= self._compact_at
         try:
-            result = store.scan(claim_limit=room, compact=store.size >= self._compact_at)
+            result = store.scan(claim_limit=room, compact=compact)
         except StorageError as exc:
             self._storage_failed(exc)
             return
         self._adopt(result)
-        self._compact_at = max(self._compact_at, self._config.compaction_threshold_bytes)
+        if compact:
+            self._compact_at = max(self._config.compaction_threshold_bytes, 2 * result.size)
 
     def _ensure_sender(self) -> None:
         if self._sender_thread is not None:

@@ -159,7 +159,7 @@ class PollingManager:
                         self._current = min(1.0, cap)
                 delay = self.next_delay()
                 self._logger.warning(
-                    "poll failed (%d in a row): %s; next attempt in %.1fs",
+                    "poll failed (%d in a row): %s; next attempt in %.3fs",
                     self._failures,
                     exc,
                     delay,

@@ -5,7 +5,7 @@ PROTOCOL §4.5 (framing), §6 (client behaviour) and §20.1 (lines split on ``\\
 
 :class:`StreamingManager` states::
 
-    disconnected ─start()─▶ connecting ─2xx stream─▶ connected
+    disconnected ─start()─▶ connecting ─2xx stream─▶ connected (failures reset at 1st event)
          ▲                     │   ▲                    │ failure (token/HTTP error, EOF,
          │ stop()              │   └── reconnecting ◀───┘ heartbeat timeout, error event)
          │                     ▼        (backoff min(reconnect_interval*2^(n-1), max_backoff))
@@ -21,10 +21,12 @@ daemons, sleep on events and end promptly on :meth:`StreamingManager.stop`, whic
 open stream's socket down from the calling thread.
 
 Decisions where PROTOCOL leaves room: a clean end of stream is a failure (§6.2.6 SPEC);
-``TOKEN_EXPIRED``/``TOKEN_INVALID`` reconnect at once when the connection had delivered
-something, otherwise they count as a failure (so a server that rejects every token cannot
-make the client spin); unparsable JSON in a data event is logged and skipped, while an
-unparsable ``error`` event is a failure.
+the consecutive-failure count is reset once a connection delivers its first event (not on
+the bare 2xx of §6.2.2), so a server that accepts streams and drops them at once still
+escalates the backoff and ends in the polling fallback; ``TOKEN_EXPIRED``/``TOKEN_INVALID``
+reconnect at once when the connection had delivered something, otherwise they count as a
+failure (a server rejecting every token cannot make the client spin); unparsable JSON in a
+data event is logged and skipped, while an unparsable ``error`` event is a failure.
 """
 
 from __future__ import annotations
@@ -376,8 +378,9 @@ class StreamingManager:
             return outcome
         with self._lock:
             aborted = connection.abort
+            healthy = connection.received
         result = aborted or outcome
-        return _Outcome(result.kind, result.reason, connected=True)
+        return _Outcome(result.kind, result.reason, connected=healthy)
 
     def _read(self, stop: threading.Event, connection: _Connection) -> _Outcome:
         parser = SseParser()

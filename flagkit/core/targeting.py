@@ -27,16 +27,17 @@ flag lives in the function's namespace, never in its text.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, MappingProxyType
 from typing import Any, Final
 
 from flagkit.core import evaluator as _rt
-from flagkit.core.bucketing import BUCKET_SCALE, make_bucketer
+from flagkit.core.bucketing import BUCKET_SCALE, bucket_prefix
 from flagkit.core.evaluator import Decision
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason, FlagState, FlagType
@@ -576,6 +577,9 @@ _RUNTIME_NAMES: Final[dict[str, Any]] = {
     "_semver": _rt.semver_key,
     "_segmatch": _rt.segment_match,
     "_prereq": _rt.check_prerequisites,
+    "_bucket_value": _rt.bucketing_value,
+    "_sha256": hashlib.sha256,
+    "_from_bytes": int.from_bytes,
 }
 
 
@@ -617,22 +621,36 @@ class _Codegen:
             )
             bools = frozenset(v for v in values if isinstance(v, bool))
             parts = []
-            if strings:
+            # Cheapest forms first: identity for booleans, == for a single string (never
+            # raises, and a list falls through to the generic path), a set otherwise.
+            if bools == {True} or bools == {False}:
+                parts.append(f"(@v@ is {next(iter(bools))})")
+            elif bools:
+                parts.append("(@v@ is True or v is False)")
+            if len(strings) == 1:
+                parts.append(f"(@v@ == {self.const(next(iter(strings)))})")
+            elif strings:
                 parts.append(f"(@v@.__class__ is str and v in {self.const(strings)})")
             if numbers:
                 number_set = self.const(numbers)
                 parts.append(
                     f"((@v@.__class__ is int or v.__class__ is float) and v in {number_set})"
                 )
-            if bools:
-                parts.append(f"(@v@.__class__ is bool and v in {self.const(bools)})")
             return "(" + " or ".join([parts[0], *(p.replace("@v@", "v") for p in parts[1:])]) + ")"
         if op == "contains":
             alts = " or ".join(f"{self.const(v)} in v" for v in values)
             return f"(@v@.__class__ is str and ({alts}))"
         if op in ("startsWith", "endsWith"):
-            method = "startswith" if op == "startsWith" else "endswith"
-            return f"(@v@.__class__ is str and v.{method}({self.const(tuple(values))}))"
+            # Slicing beats str.startswith/endswith (argument parsing) on CPython 3.11.
+            if "" in values:
+                return "(@v@.__class__ is str)"
+            alts = " or ".join(
+                f"v[:{len(v)}] == {self.const(v)}"
+                if op == "startsWith"
+                else f"v[-{len(v)}:] == {self.const(v)}"
+                for v in values
+            )
+            return f"(@v@.__class__ is str and ({alts}))"
         if op == "matches":
             alts = " or ".join(f"{self.const(p.search)}(v) is not None" for p in values)
             return f"(@v@.__class__ is str and len(v) <= {MAX_MATCH_INPUT_LENGTH} and ({alts}))"
@@ -708,38 +726,74 @@ def _decision(
     return Decision(spec.variations[variation], reason, variation, rule_id, segment_id)
 
 
-def _serve_expr(
+def _serve_lines(
     gen: _Codegen,
     spec: _FlagSpec,
     serve: _Serve,
     reason: EvaluationReason,
-    bucketer: Callable[[str], int],
+    prefix: bytes,
     rule: _Rule | None,
     segment_keys: tuple[str, ...] | None,
-) -> str:
-    """Expression giving the Decision for ``serve`` (``s`` holds the matched segment)."""
+    value: Any,
+    indent: str,
+) -> list[str]:
+    """Statements returning the Decision for ``serve`` (``s`` holds the matched segment).
+
+    A rollout is emitted inline (the bucket hash of ``flagkit.core.bucketing`` included).
+    When the context has no bucketing value, a rule's rollout emits no ``return`` (the
+    next rule is tried) and the fallthrough's returns the flag's value.
+    """
     rule_id = rule.id if rule is not None else None
 
-    def one(segment_id: str | None) -> Any:
-        if serve.variation is not None:
-            return _decision(spec, serve.variation, reason, rule_id, segment_id)
-        rollout = serve.rollout
-        assert rollout is not None
-        decisions = tuple(
-            _decision(spec, v, reason, rule_id, segment_id) for v in rollout.variations
-        )
-        return _rt.make_rollout(bucketer, rollout.bucket_by, rollout.weights, decisions)
+    def decision_expr(variation: str) -> str:
+        if segment_keys is None:
+            return gen.const(_decision(spec, variation, reason, rule_id))
+        table = {k: _decision(spec, variation, reason, rule_id, k) for k in segment_keys}
+        return f"{gen.const(table)}[s]"
 
-    call = "" if serve.variation is not None else "(ctx)"
-    if segment_keys is None:
-        return gen.const(one(None)) + call
-    table = {key: one(key) for key in segment_keys}
-    return f"{gen.const(table)}[s]{call}"
+    if serve.variation is not None:
+        return [f"{indent}return {decision_expr(serve.variation)}"]
+    rollout = serve.rollout
+    assert rollout is not None
+    lines: list[str] = []
+    if rollout.bucket_by in (None, "userId"):
+        lines += [
+            f"{indent}v = ctx.user_id",
+            f"{indent}if v.__class__ is not str:",
+            f"{indent}    v = _bucket_value(ctx, None)",
+        ]
+    else:
+        getter = gen.const(_rt.attribute_getter(rollout.bucket_by or ""))
+        lines.append(f"{indent}v = _bucket_value(ctx, {getter})")
+    head = gen.const(prefix)
+    lines += [
+        f"{indent}if v is not None:",
+        f"{indent}    try:",
+        f"{indent}        m = {head} + v.encode()",
+        f"{indent}    except UnicodeEncodeError:",
+        f"{indent}        m = {head} + v.encode('utf-8', 'surrogatepass')",
+        f"{indent}    b = (_from_bytes(_sha256(m).digest()[:8], 'big') * {BUCKET_SCALE}) >> 64",
+    ]
+    upper = 0
+    bounds: list[tuple[int, str]] = []
+    for variation, weight in zip(rollout.variations, rollout.weights, strict=True):
+        upper += weight
+        if weight:
+            bounds.append((upper, variation))
+    for bound, variation in bounds[:-1]:
+        lines += [
+            f"{indent}    if b < {bound}:",
+            f"{indent}        return {decision_expr(variation)}",
+        ]
+    lines.append(f"{indent}    return {decision_expr(bounds[-1][1])}")
+    if rule is None:
+        lines.append(f"{indent}return {gen.const(Decision(value, reason))}")
+    return lines
 
 
 def _build_flag_function(key: str, spec: _FlagSpec, value: Any) -> Callable[..., Decision]:
     gen = _Codegen()
-    bucketer = make_bucketer(key, spec.salt)
+    prefix = bucket_prefix(key, spec.salt)
     body: list[str] = []
     if spec.prerequisites:
         failed = (
@@ -780,14 +834,22 @@ def _build_flag_function(key: str, spec: _FlagSpec, value: Any) -> Callable[...,
             if segment_keys is not None
             else EvaluationReason.RULE_MATCH
         )
-        condition = gen.condition(rule)
-        serve = _serve_expr(gen, spec, rule.serve, reason, bucketer, rule, segment_keys)
-        body += [f"    if {condition}:", f"        return {serve}"]
-    if spec.fallthrough is not None:
-        serve = _serve_expr(
-            gen, spec, spec.fallthrough, EvaluationReason.FALLTHROUGH, bucketer, None, None
+        body.append(f"    if {gen.condition(rule)}:")
+        body += _serve_lines(
+            gen, spec, rule.serve, reason, prefix, rule, segment_keys, value, " " * 8
         )
-        body.append(f"    return {serve}")
+    if spec.fallthrough is not None:
+        body += _serve_lines(
+            gen,
+            spec,
+            spec.fallthrough,
+            EvaluationReason.FALLTHROUGH,
+            prefix,
+            None,
+            None,
+            value,
+            " " * 4,
+        )
     else:
         body.append(f"    return {gen.const(Decision(value, EvaluationReason.FALLTHROUGH))}")
     return gen.build(body, "_evaluate")
@@ -967,7 +1029,7 @@ def compile_flag(state: FlagState) -> FlagModel:
         state,
         is_simple=False,
         error=None,
-        variations=spec.variations,
+        variations=MappingProxyType(spec.variations),
         prerequisites=spec.prerequisites,
         segment_keys=_segment_keys(spec),
         evaluate=function,

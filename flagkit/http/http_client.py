@@ -381,6 +381,8 @@ class _LineSplitter:
         self._max_line = max_line
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if not chunk:
+            return []
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._pending_cr = False
@@ -445,11 +447,12 @@ class EventStream(Iterator[str]):
             if self._closed.is_set():
                 raise StopIteration from None
             raise _translate_transport_error(exc, None) from exc
-        except OSError:
-            # Only reachable when the socket was closed under a read (close() raced it).
+        except OSError as exc:
+            # httpcore maps socket errors itself; a raw one means the socket was closed
+            # under a read (close() or HttpClient.close() raced it).
             if self._closed.is_set():
                 raise StopIteration from None
-            raise
+            raise NetworkError("NETWORK_ERROR", f"event stream read failed: {exc}") from exc
 
     @property
     def closed(self) -> bool:
@@ -489,6 +492,21 @@ class _Signer:
             }
             self._slot = slot
         return self._headers
+
+
+def _close_inherited_sockets(client: httpx.Client) -> None:
+    """Best effort: close this process's descriptors of ``client``'s pooled sockets without
+    taking httpx/httpcore locks (only safe in a freshly forked child)."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    for connection in list(getattr(pool, "connections", None) or []):
+        inner = getattr(connection, "_connection", None)
+        network_stream = getattr(inner, "_network_stream", None)
+        if network_stream is None:
+            continue
+        with contextlib.suppress(Exception):
+            sock = network_stream.get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                sock.close()
 
 
 def _user_agent(version: str) -> str:
@@ -711,9 +729,12 @@ class HttpClient:
     def reset_after_fork(self) -> None:
         """In a forked child: drop pooled connections and locks inherited from the parent.
 
-        The parent's connections are abandoned, not closed (closing could disturb the
-        parent's use of the same sockets, and their locks may be held by a parent thread).
+        The parent's pools are abandoned rather than closed through httpx (their locks may
+        have been held by a parent thread at ``fork()``); the child's copies of their socket
+        descriptors are closed, which leaves the parent's connections untouched.
         """
+        for inherited in (self._client, self._stream_client):
+            _close_inherited_sockets(inherited)
         self._abandoned.extend((self._client, self._stream_client))
         self._lock = threading.Lock()
         self._streams = set()

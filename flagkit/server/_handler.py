@@ -8,6 +8,7 @@ state lives in the :class:`~flagkit.server.app.FlagKitServer` reached via
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -15,6 +16,7 @@ import math
 import queue
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
@@ -82,8 +84,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: FlagKitServer, *, ipv6: bool) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.app = app
-        super().__init__(address, RequestHandler)
         self._wake_r, self._wake_w = socket.socketpair()
+        super().__init__(address, RequestHandler)  # closes itself (server_close) if bind fails
 
     def serve_until_stopped(self) -> None:
         """Accept connections until :meth:`stop_serving`; wakes at once (no polling)."""
@@ -96,12 +98,20 @@ class LocalHTTPServer(ThreadingHTTPServer):
                     return
                 self._handle_request_noblock()  # type: ignore[attr-defined]
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve each connection on a named daemon thread."""
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name="flagkit-server-conn",
+            daemon=True,
+        )
+        thread.start()
+
     def stop_serving(self) -> None:
         """Make :meth:`serve_until_stopped` return."""
-        try:
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        except OSError:
-            pass
 
     def server_close(self) -> None:
         super().server_close()
@@ -164,7 +174,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_json(self, status: int, obj: object, headers: Mapping[str, str] | None = None) -> None:
+    def _send_json(
+        self, status: int, obj: object, headers: Mapping[str, str] | None = None
+    ) -> None:
         body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         self._send(status, body, headers=headers)
 
@@ -220,10 +232,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("error while handling %s %s", self.command, self.path)
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self._send_error_body(500, "INTERNAL_ERROR", "the local server failed; see its log")
-            except OSError:
-                pass
 
     def _route(self, app: FlagKitServer) -> None:
         split = urlsplit(self.path)
@@ -249,7 +259,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 )
             )
         if sub is None:
-            raise HTTPError(404, "NOT_FOUND", f"no such path {path!r}; the API lives under {BASE_PATH}")
+            raise HTTPError(
+                404, "NOT_FOUND", f"no such path {path!r}; the API lives under {BASE_PATH}"
+            )
         if is_admin:
             self._admin(app, sub, split.query, body)
             return
@@ -261,6 +273,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise HTTPError(404, "NOT_FOUND", f"no such endpoint {path!r}")
         method, endpoint = route
         self._require_method(method)
+        if endpoint == "stream" and self.command == "HEAD":
+            raise HTTPError(
+                405, "METHOD_NOT_ALLOWED", "use GET for the event stream", {"Allow": "GET"}
+            )
         malformed = self._apply_fault(app, endpoint)
         if malformed is None:
             return  # the fault answered (or dropped the connection)
@@ -305,7 +321,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if length > limit:
             self.close_connection = True  # the unread body makes the connection unusable
             raise HTTPError(
-                413, "PAYLOAD_TOO_LARGE", f"request body of {length} bytes exceeds the limit of {limit}"
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"request body of {length} bytes exceeds the limit of {limit}",
             )
         body = self.rfile.read(length) if length else b""
         if len(body) < length:
@@ -374,10 +392,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             if self._record is not None:
                 self._record.status = 0
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return None
         return action.malformed
 
@@ -460,7 +476,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _stream(self, app: FlagKitServer, query: str, malformed: bool) -> None:
         token = dict(parse_qsl(query, keep_blank_values=True)).get("token", "")
         if not token:
-            raise HTTPError(401, "TOKEN_INVALID", "missing ?token=; get one from POST /sdk/stream/token")
+            raise HTTPError(
+                401, "TOKEN_INVALID", "missing ?token=; get one from POST /sdk/stream/token"
+            )
         state = app._tokens.check(token)
         self.close_connection = True
         if state != "ok":
@@ -504,7 +522,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         while not is_closed():
             wait = next_beat - time.monotonic()
             if wait <= 0:
-                self.wfile.write(encode_frame("heartbeat", {"timestamp": format_micros(now_micros())}))
+                self.wfile.write(
+                    encode_frame("heartbeat", {"timestamp": format_micros(now_micros())})
+                )
                 next_beat = time.monotonic() + interval
                 continue
             try:
@@ -687,7 +707,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._require_method("GET", "POST", "DELETE")
         if self.command == "POST":
             spec = self._json_object(body, "a fault")
-            allowed = {"endpoint", "statuses", "latency", "drop", "malformed", "count", "retryAfter"}
+            allowed = {
+                "endpoint",
+                "statuses",
+                "latency",
+                "drop",
+                "malformed",
+                "count",
+                "retryAfter",
+            }
             unknown = sorted(set(spec) - allowed)
             if unknown:
                 raise _bad_request(

@@ -8,6 +8,7 @@ Python for tests. Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import enum
 import hashlib
@@ -15,6 +16,7 @@ import hmac
 import itertools
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -34,7 +36,6 @@ from flagkit.server.flags_file import (
     FlagsFileError,
     InvalidFieldError,
     check_targeting,
-    load_flags_file,
     normalize_flag,
     normalize_flags,
     normalize_segment,
@@ -109,6 +110,8 @@ class FlagKitServer:
     :meth:`start` when the port cannot be bound. All methods are thread-safe.
     """
 
+    __test__ = False  # not a test class, even when imported under a Test* name
+
     def __init__(
         self,
         flags: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
@@ -144,7 +147,9 @@ class FlagKitServer:
         self._watch_interval = _positive("watch_interval", watch_interval)
         self.verify_signatures = bool(verify_signatures)
         if admin_token is not None and (
-            not isinstance(admin_token, str) or not admin_token or any(c.isspace() for c in admin_token)
+            not isinstance(admin_token, str)
+            or not admin_token
+            or any(c.isspace() for c in admin_token)
         ):
             raise ValueError("admin_token must be a non-empty string without whitespace")
         self._admin_token = admin_token or secrets.token_urlsafe(18)
@@ -157,7 +162,9 @@ class FlagKitServer:
         for name, value in (("name", environment), ("id", environment_id)):
             if value is not None:
                 if not isinstance(value, str) or not value:
-                    raise ValueError(f"environment{'_id' if name == 'id' else ''} must be a non-empty string")
+                    raise ValueError(
+                        f"environment{'_id' if name == 'id' else ''} must be a non-empty string"
+                    )
                 overrides[name] = value
         if polling_interval_seconds is not None:
             overrides["polling_interval_seconds"] = _positive_int(
@@ -227,7 +234,9 @@ class FlagKitServer:
                 return self
             if self._state == "stopped":
                 raise RuntimeError("a stopped FlagKitServer cannot be restarted; create a new one")
-            httpd = LocalHTTPServer((self._host, self._requested_port), self, ipv6=":" in self._host)
+            httpd = LocalHTTPServer(
+                (self._host, self._requested_port), self, ipv6=":" in self._host
+            )
             self._httpd = httpd
             self._bound_port = int(httpd.server_address[1])
             serve = threading.Thread(
@@ -263,10 +272,8 @@ class FlagKitServer:
         with self._conn_lock:
             connections = dict(self._connections)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         httpd.server_close()
         deadline = time.monotonic() + _STOP_JOIN_SECONDS
         for thread in [*self._threads, *connections.values()]:
@@ -465,7 +472,17 @@ class FlagKitServer:
                     items.append(new)
                 else:
                     items[index] = new
-        check_targeting({"flags": flags, "segments": segments})
+        try:
+            check_targeting({"flags": flags, "segments": segments})
+        except InvalidFieldError as exc:
+            # Name the object by key: its index in this candidate list means nothing to callers.
+            match = re.match(r"(flags|segments)\[(\d+)\]", exc.field)
+            if match is None:
+                raise
+            items = flags if match.group(1) == "flags" else segments
+            key = items[int(match.group(2))]["key"]
+            field = f"{match.group(1)}[{key!r}]{exc.field[match.end() :]}"
+            raise InvalidFieldError(field, exc.reason) from exc
 
     # reset -------------------------------------------------------------------------------
 
@@ -614,7 +631,9 @@ class FlagKitServer:
             check_targeting(
                 {
                     "flags": self._merged(self._store.flags(), document.flags, old.flags),
-                    "segments": self._merged(self._store.segments(), document.segments, old.segments),
+                    "segments": self._merged(
+                        self._store.segments(), document.segments, old.segments
+                    ),
                 }
             )
             self._file_doc = document
@@ -762,16 +781,16 @@ class FlagKitServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         """Requests received (admin API excluded), oldest first; bounded."""
-        return self._requests.list()
+        return self._requests.entries()
 
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:
-        """Requests to one endpoint: ``init``, ``updates``, ``events``, ``stream_token``, ``stream``."""
-        return self._requests.list(endpoint)
+        """Requests to ``init``, ``updates``, ``events``, ``stream_token`` or ``stream``."""
+        return self._requests.entries(endpoint)
 
     def wait_for_requests(
         self, endpoint: str | None = None, n: int = 1, timeout: float = 5.0
     ) -> list[RecordedRequest]:
-        """Wait until ``n`` requests to ``endpoint`` (any when None) arrived; raises TimeoutError."""
+        """Wait for ``n`` requests to ``endpoint`` (None: any); raises TimeoutError."""
         return self._requests.wait_for(endpoint, n, timeout)
 
     def clear_requests(self) -> None:
@@ -856,10 +875,8 @@ class FlagKitServer:
         with self._conn_lock:
             self._connections[conn] = threading.current_thread()
         if self._stop_event.is_set():
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _connection_closed(self, conn: socket.socket) -> None:
         with self._conn_lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -52,7 +53,7 @@ class EventRecorder:
         *,
         max_events: int = 10_000,
         dedup_window: int = 100_000,
-        log_path: str | Path | None = None,
+        log_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if max_events < 1:
             raise ValueError(f"max_events must be >= 1, got {max_events!r}")

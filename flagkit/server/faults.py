@@ -85,16 +85,24 @@ class FaultInjector:
         for status in statuses:
             if isinstance(status, bool) or not isinstance(status, int) or not 300 <= status <= 599:
                 raise ValueError(f"statuses must be integers in 300..599, got {status!r}")
-        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency <= 600:
+        if (
+            isinstance(latency, bool)
+            or not isinstance(latency, (int, float))
+            or not 0 <= latency <= 600
+        ):
             raise ValueError(f"latency must be a number of seconds in 0..600, got {latency!r}")
         if not isinstance(drop, bool):
             raise ValueError(f"drop must be a boolean, got {drop!r}")
         if not isinstance(malformed, bool):
             raise ValueError(f"malformed must be a boolean, got {malformed!r}")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
             raise ValueError(f"count must be an integer >= 1 or null, got {count!r}")
         if retry_after is not None and (
-            isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)) or retry_after < 0
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, (int, float))
+            or retry_after < 0
         ):
             raise ValueError(f"retry_after must be a number of seconds >= 0, got {retry_after!r}")
         remaining = count if count is not None else (len(statuses) or None)

@@ -31,7 +31,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from json.decoder import scanstring
 from pathlib import Path
 from typing import Any, Final
 
@@ -178,7 +177,9 @@ def _check_key(key: object, where: str, what: str) -> str:
     if len(key) > _MAX_KEY_LENGTH:
         raise InvalidFieldError(where, f"{what} key is longer than {_MAX_KEY_LENGTH} characters")
     if any(ord(ch) < 32 or ch in "/?#" for ch in key):
-        raise InvalidFieldError(where, f"{what} key {key!r} contains '/', '?', '#' or a control character")
+        raise InvalidFieldError(
+            where, f"{what} key {key!r} contains '/', '?', '#' or a control character"
+        )
     return key
 
 
@@ -201,9 +202,13 @@ def normalize_flag(
     merged: dict[str, Any] = {}
     if previous is not None:
         merged.update((k, v) for k, v in previous.items() if k not in _SERVER_MANAGED)
-        if "value" in raw and "flagType" not in raw and "flagType" in merged:
-            if not _type_matches(merged["flagType"], raw["value"]):
-                del merged["flagType"]
+        if (
+            "value" in raw
+            and "flagType" not in raw
+            and "flagType" in merged
+            and not _type_matches(merged["flagType"], raw["value"])
+        ):
+            del merged["flagType"]
     merged.update((k, v) for k, v in raw.items() if k not in _SERVER_MANAGED)
     key = _check_key(merged.get("key"), f"{where}.key", "flag")
     if "value" not in merged:
@@ -249,7 +254,9 @@ def normalize_flags(
     if isinstance(flags, Mapping):
         items: list[object] = [{"key": k, "value": v} for k, v in flags.items()]
     elif isinstance(flags, (str, bytes)) or not isinstance(flags, Sequence):
-        raise InvalidFieldError(where, f"must be a list of flags or a mapping, got {_describe(flags)}")
+        raise InvalidFieldError(
+            where, f"must be a list of flags or a mapping, got {_describe(flags)}"
+        )
     else:
         items = list(flags)
     out: list[dict[str, Any]] = []
@@ -392,7 +399,9 @@ def _build_document(doc: object) -> FlagsDocument:
         segments.append(segment)
     raw_keys = doc.get("apiKeys", [])
     if not isinstance(raw_keys, list):
-        raise InvalidFieldError("apiKeys", f"must be an array of strings, got {_describe(raw_keys)}")
+        raise InvalidFieldError(
+            "apiKeys", f"must be an array of strings, got {_describe(raw_keys)}"
+        )
     keys = tuple(validate_api_key(k, f"apiKeys[{i}]") for i, k in enumerate(raw_keys))
     environment = _environment(doc)
     check_targeting(doc)
@@ -503,7 +512,7 @@ def _json_line(text: str, tokens: Sequence[str | int]) -> int | None:
             if isinstance(token, str) and text.startswith("{", pos):
                 pos = skip_ws(pos + 1)
                 while not text.startswith("}", pos):
-                    name, pos = scanstring(text, pos + 1)
+                    name, pos = decoder.raw_decode(text, pos)
                     pos = skip_ws(skip_ws(pos) + 1)  # past the ':'
                     if name == token:
                         break

@@ -99,7 +99,7 @@ class RequestLog:
             self._cond.notify_all()
         return request
 
-    def list(self, endpoint: str | None = None) -> list[RecordedRequest]:
+    def entries(self, endpoint: str | None = None) -> list[RecordedRequest]:
         """The kept requests, oldest first, optionally only those to ``endpoint``."""
         with self._cond:
             if endpoint is None:

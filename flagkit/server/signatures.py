@@ -9,15 +9,28 @@ A request is accepted when some configured key whose first 8 characters equal
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
-from flagkit.utils.signing import MAX_SIGNATURE_AGE_MS, canonical_json, key_id, sign_body, signature_matches
+from flagkit.utils.signing import (
+    MAX_SIGNATURE_AGE_MS,
+    canonical_json,
+    key_id,
+    sign_body,
+    signature_matches,
+)
 
-__all__ = ["verify_signature"]
+__all__ = ["HeaderLookup", "verify_signature"]
+
+
+class HeaderLookup(Protocol):
+    """Anything with a case-insensitive ``get(name)`` (``http.client.HTTPMessage``, ``Headers``)."""
+
+    def get(self, name: str, /) -> str | None: ...
 
 
 def verify_signature(
-    headers: Mapping[str, str],
+    headers: HeaderLookup,
     body: bytes,
     parsed: object,
     api_keys: Iterable[str],
@@ -27,7 +40,7 @@ def verify_signature(
 ) -> str | None:
     """None if the request is correctly signed, else the reason it is not.
 
-    ``headers`` must look names up case-insensitively (``http.client.HTTPMessage`` does).
+    ``headers`` must look names up case-insensitively.
     ``parsed`` is the JSON-decoded body (for the canonical form). Thread-safe (pure).
     """
     signature = headers.get("X-Signature")

@@ -88,7 +88,7 @@ class FlagStore:
     # flags -----------------------------------------------------------------------------
 
     def put_flag(self, flag: Mapping[str, Any], *, version: int | None = None) -> dict[str, Any]:
-        """Store a normalized flag with the next version (or ``version``); return the wire object."""
+        """Store a normalized flag with the next (or given) version; return its wire object."""
         key = flag["key"]
         with self._lock:
             moment = self._tick()
@@ -171,7 +171,9 @@ class FlagStore:
         with self._lock:
             moment = self._tick()
             if since_us is None:
-                return Changes(list(self._flags.values()), list(self._segments.values()), [], [], moment)
+                return Changes(
+                    list(self._flags.values()), list(self._segments.values()), [], [], moment
+                )
             times = self._flag_times
             seg_times = self._segment_times
             return Changes(

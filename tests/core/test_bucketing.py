@@ -96,8 +96,8 @@ def test_bucket_matches_a_hand_computed_sha256() -> None:
     by_hand = (int(digest[:16], 16) * 100000) // 2**64
     assert by_hand == bucket("new-checkout", "", "user-1") == 43670
 
-    digest = hashlib.sha256("dark-mode\x00spring-2025\x0042".encode()).digest()
-    by_hand = int.from_bytes(digest[:8], "big") * 100000 // (1 << 64)
+    raw = hashlib.sha256(b"dark-mode\x00spring-2025\x0042").digest()
+    by_hand = int.from_bytes(raw[:8], "big") * 100000 // (1 << 64)
     assert by_hand == bucket("dark-mode", "spring-2025", "42")
 
 
@@ -250,7 +250,8 @@ def test_three_way_split_matches_its_weights() -> None:
 
 
 def test_anonymous_users_are_bucketed_by_their_key() -> None:
-    """Without a user id the anonymous key is hashed; without either, bucket 0."""
+    """Without a user id the anonymous key is hashed; a context with neither cannot be
+    bucketed and the fallthrough rollout serves the flag's value."""
     model = rollout_flag("anon", [("a", 50000), ("b", 50000)])
     bucketer = make_bucketer("anon", "")
     keys = [f"anon-{i}" for i in range(100)]
@@ -258,10 +259,32 @@ def test_anonymous_users_are_bucketed_by_their_key() -> None:
         expected = "a" if bucketer(key) < 50000 else "b"
         assert served(model, EvaluationContext(user_key=key, anonymous=True)) == expected
     assert {served(model, EvaluationContext(user_key=k)) for k in keys} == {"a", "b"}
-    assert served(model, None) == "a"
-    assert served(model, EvaluationContext(anonymous=True)) == "a"
-    zero_first = rollout_flag("anon", [("a", 0), ("b", 100000)])
-    assert served(zero_first, None) == "b"
+    for ctx in (None, EvaluationContext(anonymous=True), EvaluationContext(email="a@b.c")):
+        decision = evaluate(model, ctx, flags={}, segments={})
+        assert (decision.value, decision.reason, decision.variation_id) == (
+            "default",
+            EvaluationReason.FALLTHROUGH,
+            None,
+        )
+
+
+def test_rule_rollout_without_a_bucketing_value_moves_on() -> None:
+    """A rule whose rollout cannot bucket the context does not apply: the next rule (or
+    the fallthrough) decides."""
+    everyone = {"attribute": "anonymous", "op": "exists"}
+    all_a = {"variations": [{"variation": "a", "weight": 100000}, {"variation": "b", "weight": 0}]}
+    model = rollout_flag(
+        "skip",
+        [("a", 0), ("b", 100000)],
+        rules=[
+            {"id": "split", "clauses": [everyone], "rollout": all_a},
+            {"id": "catch-all", "clauses": [everyone], "variation": "b"},
+        ],
+    )
+    keyed = evaluate(model, EvaluationContext(user_key="k"), flags={}, segments={})
+    assert (keyed.variation_id, keyed.rule_id) == ("a", "split")
+    unkeyed = evaluate(model, EvaluationContext(), flags={}, segments={})
+    assert (unkeyed.variation_id, unkeyed.rule_id) == ("b", "catch-all")
 
 
 def test_bucket_by_a_custom_attribute() -> None:

@@ -170,7 +170,7 @@ def test_freshness_belongs_to_the_snapshot_and_is_renewed() -> None:
     before = snap.expires_at
     s.renew()
     assert s.snapshot.expires_at >= before
-    assert s.snapshot.models is snap.models  # renewing copies nothing
+    assert s.snapshot.entries is snap.entries  # renewing copies nothing
 
 
 def test_zero_ttl_makes_every_flag_stale_at_once() -> None:
@@ -301,3 +301,30 @@ def test_network_data_is_never_replaced_by_the_persisted_copy(tmp_path: Path) ->
     s.apply(full=[flag("a", "new", version=2)])
     assert not s.load_persisted()
     assert s.snapshot.strings["a"] == "new"
+
+
+def test_simple_flags_keep_no_model_but_the_model_view_compiles_them() -> None:
+    """Simple flags are stored compactly; prerequisites can still look them up as models."""
+    s = store()
+    s.apply(full=[flag("simple", True), flag("t", False, **TARGETED)])
+    snap = s.snapshot
+    assert snap.entries["simple"].model is None
+    assert snap.entries["t"].model is not None
+    model = snap.models["simple"]
+    assert model.is_simple and model.state.value is True
+    assert snap.models["simple"] is model  # compiled once per snapshot
+    assert "t" in snap.models and len(snap.models) == 2
+    with pytest.raises(KeyError):
+        snap.models["missing"]
+
+
+def test_extra_wire_fields_survive_the_compact_storage() -> None:
+    """Fields beyond the six core ones are kept for listeners and the persisted cache."""
+    s = store()
+    s.apply(full=[flag("a", "x", description="shown in the dashboard")])
+    state = s.snapshot.get_state("a")
+    assert state is not None
+    assert state.to_dict()["description"] == "shown in the dashboard"
+    assert [f.key for f in s.snapshot.flag_states] == ["a"]
+    assert not s.apply(upserts=[flag("a", "x", description="shown in the dashboard")])
+    assert s.apply(upserts=[flag("a", "x", version=2, description="changed")])

@@ -306,11 +306,10 @@ def test_overrides_win_over_everything_and_come_back_off(client: FlagKitClient) 
 def test_override_flags_context_manager_nests_and_restores(client: FlagKitClient) -> None:
     """``override_flags`` restores the previous overrides on exit, even on error."""
     with client.override_flags({"dark-mode": False}):
-        with pytest.raises(RuntimeError):
-            with client.override_flags({"welcome": "hi"}):
-                assert client.get_string_value("welcome") == "hi"
-                assert client.get_boolean_value("dark-mode", True) is False
-                raise RuntimeError("boom")
+        with pytest.raises(RuntimeError), client.override_flags({"welcome": "hi"}):
+            assert client.get_string_value("welcome") == "hi"
+            assert client.get_boolean_value("dark-mode", True) is False
+            raise RuntimeError("boom")
         assert client.get_string_value("welcome") == "Hello!"
         assert client.get_boolean_value("dark-mode", True) is False
     assert client.get_boolean_value("dark-mode", False) is True

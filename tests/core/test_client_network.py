@@ -6,7 +6,9 @@ Every test talks to a real server on 127.0.0.1 — the local FlagKit server
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import socket
 import threading
 import time
@@ -91,10 +93,16 @@ def init_body(flags: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
 
 
 def wire(key: str, value: Any, version: int = 1, **extra: Any) -> dict[str, Any]:
-    kind = {bool: "boolean", str: "string", int: "number", float: "number"}.get(
-        type(value), "json")
-    return {"key": key, "value": value, "enabled": True, "version": version,
-            "flagType": kind, "lastModified": "2025-03-01T12:00:00Z", **extra}
+    kind = {bool: "boolean", str: "string", int: "number", float: "number"}.get(type(value), "json")
+    return {
+        "key": key,
+        "value": value,
+        "enabled": True,
+        "version": version,
+        "flagType": kind,
+        "lastModified": "2025-03-01T12:00:00Z",
+        **extra,
+    }
 
 
 def free_port() -> int:
@@ -134,8 +142,9 @@ def test_server_down_at_start_then_up() -> None:
     """Unreachable at start: a recoverable NetworkError, defaults served, retries succeed."""
     port = free_port()
     errors: list[Exception] = []
-    client = make_client(f"http://127.0.0.1:{port}/api/v1", bootstrap={"a": "boot"},
-                         on_error=errors.append)
+    client = make_client(
+        f"http://127.0.0.1:{port}/api/v1", bootstrap={"a": "boot"}, on_error=errors.append
+    )
     with pytest.raises(NetworkError) as info:
         client.initialize()
     assert info.value.recoverable
@@ -189,8 +198,13 @@ def test_secondary_key_takes_over_after_a_401() -> None:
 def test_5xx_then_success_within_one_initialize() -> None:
     """503, 503, 200: the retries inside one ``initialize`` get through."""
     with FaultServer() as fault:
-        fault.script("GET", "/sdk/init", Reply.error(503), Reply.error(503),
-                     Reply.json(init_body([wire("a", True)])))
+        fault.script(
+            "GET",
+            "/sdk/init",
+            Reply.error(503),
+            Reply.error(503),
+            Reply.json(init_body([wire("a", True)])),
+        )
         client = make_client(fault.base_url, retries=3)
         client.initialize()
         assert client.get_boolean_value("a", False) is True
@@ -255,9 +269,19 @@ def test_garbage_init_is_refused_and_bootstrap_still_served(reply: Reply) -> Non
 def test_wrong_typed_init_fields_are_tolerated() -> None:
     """Bad optional fields are ignored and a malformed flag entry is skipped."""
     with FaultServer() as fault:
-        fault.set_default("GET", "/sdk/init", Reply.json(init_body(
-            [wire("a", True), {"key": "bad", "value": 1, "enabled": "yes", "version": 1}],
-            pollingIntervalSeconds="soon", serverTime=12, environmentId=None, metadata=[1])))
+        fault.set_default(
+            "GET",
+            "/sdk/init",
+            Reply.json(
+                init_body(
+                    [wire("a", True), {"key": "bad", "value": 1, "enabled": "yes", "version": 1}],
+                    pollingIntervalSeconds="soon",
+                    serverTime=12,
+                    environmentId=None,
+                    metadata=[1],
+                )
+            ),
+        )
         client = make_client(fault.base_url, retries=1)
         client.initialize()
         assert client.get_boolean_value("a", False) is True
@@ -317,37 +341,58 @@ def test_polling_applies_deletions() -> None:
         client.close()
 
 
-def test_polling_backs_off_exponentially_and_recovers() -> None:
-    """Failing polls space out (doubling) and the first success resets the interval."""
+def test_polling_backs_off_exponentially_and_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Failing polls wait longer each time (doubling) and a success brings the update."""
     with FaultServer() as fault:
         fault.set_default("GET", "/sdk/init", Reply.json(init_body([wire("a", "v1")])))
         fault.script("GET", "/sdk/updates", *[Reply.error(500) for _ in range(4)])
-        fault.set_default("GET", "/sdk/updates", Reply.json(
-            {"flags": [wire("a", "v2", version=2)], "checkedAt": "2025-03-01T12:00:05Z"}))
+        fault.set_default(
+            "GET",
+            "/sdk/updates",
+            Reply.json(
+                {"flags": [wire("a", "v2", version=2)], "checkedAt": "2025-03-01T12:00:05Z"}
+            ),
+        )
         client = make_client(fault.base_url, retries=1, polling_interval=0.02)
-        client.initialize()
-        assert wait_until(lambda: client.get_string_value("a", "") == "v2")
-        times = [r.received_at for r in fault.requests("GET", "/sdk/updates")]
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        # Four failures: the waits after them double (0.04, 0.08, 0.16, 0.32 s + jitter).
-        assert gaps[3] > gaps[0] * 4
-        assert fault.requests("GET", "/sdk/updates")[-1].param("since") == "2025-03-01T12:00:00Z"
-        client.close()
+        with caplog.at_level(logging.WARNING, logger="flagkit"):
+            client.initialize()
+            assert wait_until(lambda: client.get_string_value("a", "") == "v2")
+        delays = [
+            float(m.group(1))
+            for r in caplog.records
+            if (m := re.search(r"next attempt in ([0-9.]+)s", r.getMessage()))
+        ]
+        # 0.04, 0.08, 0.16, 0.32 s (+ at most 10% jitter): each wait is longer than the last.
+        assert len(delays) == 4
+        assert all(later > earlier * 1.5 for earlier, later in itertools.pairwise(delays))
+        requests = fault.requests("GET", "/sdk/updates")
+        assert len(requests) == 5
+        assert requests[0].param("since") == "2025-03-01T12:00:00Z"
 
 
 def test_malformed_and_wrong_typed_updates_keep_the_last_good_flags() -> None:
     """Broken update bodies are skipped; good flags in a partly bad list still apply."""
     with FaultServer() as fault:
-        fault.set_default("GET", "/sdk/init", Reply.json(init_body([wire("a", "v1"),
-                                                                     wire("b", 1)])))
+        fault.set_default(
+            "GET", "/sdk/init", Reply.json(init_body([wire("a", "v1"), wire("b", 1)]))
+        )
         fault.script(
-            "GET", "/sdk/updates",
+            "GET",
+            "/sdk/updates",
             Reply.malformed_json(),
             Reply.text("<html>oops</html>", content_type="text/html"),
             Reply.json({"flags": {"a": "v9"}}),
-            Reply.json({"flags": [wire("a", "v2", version=2),
-                                  {"key": "b", "value": 2, "enabled": "yes", "version": 5}],
-                        "checkedAt": 17}),
+            Reply.json(
+                {
+                    "flags": [
+                        wire("a", "v2", version=2),
+                        {"key": "b", "value": 2, "enabled": "yes", "version": 5},
+                    ],
+                    "checkedAt": 17,
+                }
+            ),
         )
         fault.set_default("GET", "/sdk/updates", Reply.json({"flags": []}))
         client = make_client(fault.base_url, retries=1, polling_interval=0.01)
@@ -365,7 +410,9 @@ def test_circuit_opens_on_repeated_failures_and_recovers(
     """After repeated failures the breaker stops sending; half-open probing recovers."""
     with FlagKitServer(flags={"a": "v1"}) as server:
         client = make_client(
-            server.base_url, retries=1, polling_interval=0.01,
+            server.base_url,
+            retries=1,
+            polling_interval=0.01,
             circuit_breaker=CircuitBreakerOptions(failure_threshold=2, reset_timeout=0.3),
         )
         client.initialize()
@@ -405,16 +452,21 @@ def test_stream_updates_arrive_promptly() -> None:
         server.delete_flag("b")
         assert wait_until(lambda: not client.has_flag("b"), 5)
         assert server.requests_to("updates") == [] or all(
-            r.path.endswith("/sdk/updates") for r in server.requests_to("updates"))
+            r.path.endswith("/sdk/updates") for r in server.requests_to("updates")
+        )
         client.close()
 
 
 def test_stream_segment_updates_change_targeting() -> None:
     """A ``segment_updated`` event changes who a segment rule matches."""
-    flag = {"key": "beta", "value": False, "flagType": "boolean",
-            "variations": [{"id": "on", "value": True}, {"id": "off", "value": False}],
-            "rules": [{"id": "r", "segments": ["testers"], "variation": "on"}],
-            "fallthrough": {"variation": "off"}}
+    flag = {
+        "key": "beta",
+        "value": False,
+        "flagType": "boolean",
+        "variations": [{"id": "on", "value": True}, {"id": "off", "value": False}],
+        "rules": [{"id": "r", "segments": ["testers"], "variation": "on"}],
+        "fallthrough": {"variation": "off"},
+    }
     with FlagKitServer(flags=[flag], segments=[{"key": "testers", "included": ["u1"]}]) as srv:
         client = make_client(srv.base_url, streaming=FAST_STREAM, polling_interval=60.0)
         client.initialize()
@@ -440,10 +492,12 @@ def test_stream_events_are_applied_and_malformed_ones_ignored() -> None:
         sse_event("flag_updated", wire("marker", True)),
     )
     with FaultServer() as fault:
-        fault.set_default("GET", "/sdk/init", Reply.json(init_body([wire("a", "v1"),
-                                                                     wire("b", True)])))
-        fault.set_default("POST", "/sdk/stream/token",
-                          Reply.json({"token": "tok", "expiresIn": 3600}))
+        fault.set_default(
+            "GET", "/sdk/init", Reply.json(init_body([wire("a", "v1"), wire("b", True)]))
+        )
+        fault.set_default(
+            "POST", "/sdk/stream/token", Reply.json({"token": "tok", "expiresIn": 3600})
+        )
         fault.script("GET", "/sdk/stream", SseReply(frames=frames, then="hold"))
         fault.set_default("GET", "/sdk/updates", Reply.json({"flags": []}))
         client = make_client(fault.base_url, streaming=FAST_STREAM, polling_interval=60.0)
@@ -486,26 +540,34 @@ def test_restart_with_server_down_serves_the_persisted_flags(tmp_path: Path) -> 
     """Flags persisted by one client are served by the next one while the server is down."""
     with FlagKitServer(flags={"a": "persisted", "n": 4}) as server:
         port = server.port
-        first = make_client(server.base_url, cache_storage_path=str(tmp_path),
-                            encrypt_cache=True)
+        first = make_client(server.base_url, cache_storage_path=str(tmp_path), encrypt_cache=True)
         first.initialize()
         first.close()
-    second = make_client(f"http://127.0.0.1:{port}/api/v1", cache_storage_path=str(tmp_path),
-                         encrypt_cache=True, timeout=0.5)
+    second = make_client(
+        f"http://127.0.0.1:{port}/api/v1",
+        cache_storage_path=str(tmp_path),
+        encrypt_cache=True,
+        timeout=0.5,
+    )
     assert second.get_string_value("a", "") == "persisted"  # before any network
     with pytest.raises(NetworkError):
         second.initialize()
     result = second.evaluate("n")
     assert (result.value, result.reason) == (4, EvaluationReason.CACHED)
     second.close()
-    third = make_client(f"http://127.0.0.1:{port}/api/v1", cache_storage_path=str(tmp_path),
-                        encrypt_cache=True, cache_ttl=0.0)
+    third = make_client(
+        f"http://127.0.0.1:{port}/api/v1",
+        cache_storage_path=str(tmp_path),
+        encrypt_cache=True,
+        cache_ttl=0.0,
+    )
     assert third.evaluate("n").reason is EvaluationReason.STALE_CACHE
     third.close()
 
 
 def test_tampered_persisted_cache_is_reported_and_replaced(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A corrupted cache file is refused with a warning, then overwritten by the next save."""
     (tmp_path / "junk").mkdir()
@@ -516,13 +578,13 @@ def test_tampered_persisted_cache_is_reported_and_replaced(
         [cache_file] = [p for p in tmp_path.iterdir() if p.is_file()]
         cache_file.write_text('{"iv": "AAAA", "data": "AAAA", "tag": "AAAA", "version": 1}')
         with caplog.at_level(logging.WARNING, logger="flagkit"):
-            c2 = make_client(server.base_url, cache_storage_path=str(tmp_path),
-                             encrypt_cache=True)
+            c2 = make_client(server.base_url, cache_storage_path=str(tmp_path), encrypt_cache=True)
         assert c2.get_string_value("a", "default") == "default"
         assert any("persisted flag cache rejected" in r.getMessage() for r in caplog.records)
         c2.initialize()
         c2.close()
-    c3 = make_client("http://127.0.0.1:9/api/v1", cache_storage_path=str(tmp_path),
-                     encrypt_cache=True)
+    c3 = make_client(
+        "http://127.0.0.1:9/api/v1", cache_storage_path=str(tmp_path), encrypt_cache=True
+    )
     assert c3.get_string_value("a", "") == "good"
     c3.close()

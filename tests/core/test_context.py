@@ -151,9 +151,8 @@ def test_broken_scope_factory_counts_as_no_context() -> None:
 
     with cm.scope(broken):
         assert cm.resolve(None) is None
-    with pytest.raises(TypeError):
-        with cm.scope(42):  # type: ignore[arg-type]
-            pass
+    with pytest.raises(TypeError), cm.scope(42):  # type: ignore[arg-type]
+        pass
 
 
 def test_identify_same_user_merges_and_new_user_starts_clean() -> None:

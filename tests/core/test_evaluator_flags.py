@@ -172,7 +172,9 @@ def test_non_boolean_variations() -> None:
         "fallthrough": {"variation": "blue"},
     }
     model = compile_flag(FlagState.from_dict(raw))
-    assert run(model, EvaluationContext(country="NL")) == Decision([1, 2], R.RULE_MATCH, "list", "nl")
+    assert run(model, EvaluationContext(country="NL")) == Decision(
+        [1, 2], R.RULE_MATCH, "list", "nl"
+    )
     assert run(model, EvaluationContext(country="DE")).value == {"color": "blue"}
 
 
@@ -205,7 +207,9 @@ def test_individual_targets_win_over_rules() -> None:
 
 def test_targets_use_the_anonymous_key_without_a_user_id() -> None:
     """An anonymous visitor is targeted by its ``user_key``; the user id wins when set."""
-    model = flag(targets=[{"variation": "on", "values": ["anon-1"]}], fallthrough={"variation": "off"})
+    model = flag(
+        targets=[{"variation": "on", "values": ["anon-1"]}], fallthrough={"variation": "off"}
+    )
     assert run(model, EvaluationContext(user_key="anon-1", anonymous=True)).reason is R.TARGET_MATCH
     assert run(model, EvaluationContext(user_id="u", user_key="anon-1")).reason is R.FALLTHROUGH
     assert run(model, None).reason is R.FALLTHROUGH
@@ -261,13 +265,17 @@ BETA = segment(
     excluded=["exc-1"],
     rules=[{"clauses": [{"attribute": "email", "op": "endsWith", "values": ["@beta.io"]}]}],
 )
-STAFF = segment("staff", rules=[{"clauses": [{"attribute": "staff", "op": "equals", "values": [True]}]}])
+STAFF = segment(
+    "staff", rules=[{"clauses": [{"attribute": "staff", "op": "equals", "values": [True]}]}]
+)
 SEGMENTS = {"beta": BETA, "staff": STAFF}
 
 
 def segment_flag(**rule: Any) -> FlagModel:
     """A flag whose only rule is ``rule`` (serving 'on'), fallthrough 'off'."""
-    return flag(rules=[{"id": "seg-rule", "variation": "on", **rule}], fallthrough={"variation": "off"})
+    return flag(
+        rules=[{"id": "seg-rule", "variation": "on", **rule}], fallthrough={"variation": "off"}
+    )
 
 
 def test_segment_included_excluded_and_rules() -> None:
@@ -313,7 +321,9 @@ def test_segment_match_clause_and_negation() -> None:
     nl_staff = EvaluationContext(user_id="x", country="NL", custom={"staff": True})
     nl_guest = EvaluationContext(user_id="y", country="NL")
     assert run(negative, nl_staff, segments=SEGMENTS).reason is R.FALLTHROUGH
-    assert run(negative, nl_guest, segments=SEGMENTS) == Decision(True, R.RULE_MATCH, "on", "seg-rule")
+    assert run(negative, nl_guest, segments=SEGMENTS) == Decision(
+        True, R.RULE_MATCH, "on", "seg-rule"
+    )
 
 
 def test_segment_rule_combined_with_clauses() -> None:
@@ -355,7 +365,11 @@ def test_malformed_segment_errors_only_flags_that_reach_it() -> None:
     segments = {**SEGMENTS, "bad": bad}
     model = flag(
         rules=[
-            {"id": "nl", "clauses": [{"attribute": "country", "op": "in", "values": ["NL"]}], "variation": "on"},
+            {
+                "id": "nl",
+                "clauses": [{"attribute": "country", "op": "in", "values": ["NL"]}],
+                "variation": "on",
+            },
             {"id": "bad", "segments": ["bad"], "variation": "on"},
         ],
         fallthrough={"variation": "off"},
@@ -402,7 +416,11 @@ def prerequisite_world() -> dict[str, FlagModel]:
     base = flag(
         "base",
         rules=[
-            {"id": "nl", "clauses": [{"attribute": "country", "op": "in", "values": ["NL"]}], "variation": "on"}
+            {
+                "id": "nl",
+                "clauses": [{"attribute": "country", "op": "in", "values": ["NL"]}],
+                "variation": "on",
+            }
         ],
         fallthrough={"variation": "off"},
     )
@@ -425,7 +443,10 @@ def test_prerequisite_met_and_failed() -> None:
     """A flag serves normally when its prerequisite serves the named variation, else its
     off variation with PREREQUISITE_FAILED; chains propagate."""
     flags = prerequisite_world()
-    nl, de = EvaluationContext(user_id="u", country="NL"), EvaluationContext(user_id="u", country="DE")
+    nl, de = (
+        EvaluationContext(user_id="u", country="NL"),
+        EvaluationContext(user_id="u", country="DE"),
+    )
     assert run(flags["child"], nl, flags=flags) == Decision(True, R.FALLTHROUGH, "on")
     assert run(flags["child"], de, flags=flags) == Decision(False, R.PREREQUISITE_FAILED, "off")
     assert run(flags["grandchild"], nl, flags=flags).reason is R.FALLTHROUGH
@@ -447,7 +468,9 @@ def test_prerequisite_without_off_variation_serves_value() -> None:
     """Without ``offVariation`` a failed prerequisite serves the flag's value."""
     flags = prerequisite_world()
     model = flag(
-        "child2", value=True, prerequisites=[{"key": "base", "variation": "on"}],
+        "child2",
+        value=True,
+        prerequisites=[{"key": "base", "variation": "on"}],
         fallthrough={"variation": "off"},
     )
     flags["child2"] = model
@@ -459,7 +482,12 @@ def test_prerequisite_without_off_variation_serves_value() -> None:
 def test_prerequisite_cycle_is_an_evaluation_error_and_isolated() -> None:
     """A prerequisite cycle gives EVALUATION_ERROR (naming the cycle) to the flags in it
     and to flags depending on them; unrelated flags keep working."""
-    a = flag("a", value=True, prerequisites=[{"key": "b", "variation": "on"}], fallthrough={"variation": "on"})
+    a = flag(
+        "a",
+        value=True,
+        prerequisites=[{"key": "b", "variation": "on"}],
+        fallthrough={"variation": "on"},
+    )
     b = flag("b", prerequisites=[{"key": "a", "variation": "on"}], fallthrough={"variation": "on"})
     c = flag("c", prerequisites=[{"key": "a", "variation": "on"}], fallthrough={"variation": "on"})
     d = flag("d", fallthrough={"variation": "on"})
@@ -481,8 +509,12 @@ def test_self_prerequisite_is_rejected_at_compile_time() -> None:
 def test_diamond_prerequisites_are_not_a_cycle() -> None:
     """Two prerequisites sharing a prerequisite are fine."""
     base = flag("base", fallthrough={"variation": "on"})
-    left = flag("left", prerequisites=[{"key": "base", "variation": "on"}], fallthrough={"variation": "on"})
-    right = flag("right", prerequisites=[{"key": "base", "variation": "on"}], fallthrough={"variation": "on"})
+    left = flag(
+        "left", prerequisites=[{"key": "base", "variation": "on"}], fallthrough={"variation": "on"}
+    )
+    right = flag(
+        "right", prerequisites=[{"key": "base", "variation": "on"}], fallthrough={"variation": "on"}
+    )
     top = flag(
         "top",
         prerequisites=[{"key": "left", "variation": "on"}, {"key": "right", "variation": "on"}],
@@ -497,7 +529,11 @@ def test_overlong_prerequisite_chain_is_an_error() -> None:
     models = [flag("p0", fallthrough={"variation": "on"})]
     for i in range(1, MAX_PREREQUISITE_DEPTH + 5):
         models.append(
-            flag(f"p{i}", prerequisites=[{"key": f"p{i - 1}", "variation": "on"}], fallthrough={"variation": "on"})
+            flag(
+                f"p{i}",
+                prerequisites=[{"key": f"p{i - 1}", "variation": "on"}],
+                fallthrough={"variation": "on"},
+            )
         )
     flags = {m.key: m for m in models}
     assert run(flags["p5"], user("u"), flags=flags).reason is R.FALLTHROUGH
@@ -507,8 +543,19 @@ def test_overlong_prerequisite_chain_is_an_error() -> None:
 
 def test_malformed_prerequisite_is_an_error() -> None:
     """Depending on a malformed flag is an evaluation error naming it."""
-    broken = flag("base", rules=[{"id": "x", "clauses": [{"attribute": "a", "op": "nope", "values": [1]}], "variation": "on"}])
-    child = flag("child", prerequisites=[{"key": "base", "variation": "on"}], fallthrough={"variation": "on"})
+    broken = flag(
+        "base",
+        rules=[
+            {
+                "id": "x",
+                "clauses": [{"attribute": "a", "op": "nope", "values": [1]}],
+                "variation": "on",
+            }
+        ],
+    )
+    child = flag(
+        "child", prerequisites=[{"key": "base", "variation": "on"}], fallthrough={"variation": "on"}
+    )
     decision = run(child, user("u"), flags={"base": broken, "child": child})
     assert decision.reason is R.EVALUATION_ERROR
     assert "prerequisite 'base' is malformed" in (decision.error or "")
@@ -516,9 +563,18 @@ def test_malformed_prerequisite_is_an_error() -> None:
 
 def test_simple_prerequisite_is_never_met() -> None:
     """A simple flag has no variations, so a prerequisite on it fails."""
-    simple = compile_flag(FlagState.from_dict({"key": "k", "value": True, "enabled": True, "version": 1}))
-    child = flag("child", offVariation="off", prerequisites=[{"key": "k", "variation": "on"}], fallthrough={"variation": "on"})
-    assert run(child, user("u"), flags={"k": simple, "child": child}).reason is R.PREREQUISITE_FAILED
+    simple = compile_flag(
+        FlagState.from_dict({"key": "k", "value": True, "enabled": True, "version": 1})
+    )
+    child = flag(
+        "child",
+        offVariation="off",
+        prerequisites=[{"key": "k", "variation": "on"}],
+        fallthrough={"variation": "on"},
+    )
+    assert (
+        run(child, user("u"), flags={"k": simple, "child": child}).reason is R.PREREQUISITE_FAILED
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -529,10 +585,21 @@ GARBAGE: list[dict[str, Any]] = [
     {"rules": "x"},
     {"rules": [1]},
     {"rules": [{"clauses": [{"attribute": "a", "op": "in", "values": ["x"]}]}]},  # no serve
-    {"rules": [{"clauses": [{"attribute": "a", "op": "in", "values": ["x"]}], "variation": "on", "rollout": {}}]},
+    {
+        "rules": [
+            {
+                "clauses": [{"attribute": "a", "op": "in", "values": ["x"]}],
+                "variation": "on",
+                "rollout": {},
+            }
+        ]
+    },
     {"rules": [{"variation": "on"}]},
     {"rules": [{"id": "", "clauses": [{"attribute": "a", "op": "exists"}], "variation": "on"}]},
-    {"rules": [{"id": "r", "clauses": [{"attribute": "a", "op": "exists"}], "variation": "on"}] * 2},
+    {
+        "rules": [{"id": "r", "clauses": [{"attribute": "a", "op": "exists"}], "variation": "on"}]
+        * 2
+    },
     {"variations": {"on": True}},
     {"variations": [{"id": "on", "value": True}, {"id": "on", "value": False}]},
     {"variations": [{"id": "x", "value": "not a bool"}]},
@@ -544,11 +611,42 @@ GARBAGE: list[dict[str, Any]] = [
     {"fallthrough": []},
     {"fallthrough": {}},
     {"fallthrough": {"rollout": {"variations": [{"variation": "on", "weight": 50000}]}}},
-    {"fallthrough": {"rollout": {"variations": [{"variation": "on", "weight": 100001}, {"variation": "off", "weight": -1}]}}},
-    {"fallthrough": {"rollout": {"variations": [{"variation": "on", "weight": 50000.0}, {"variation": "off", "weight": 50000}]}}},
-    {"fallthrough": {"rollout": {"variations": [{"variation": "on", "weight": 50000}, {"variation": "on", "weight": 50000}]}}},
+    {
+        "fallthrough": {
+            "rollout": {
+                "variations": [
+                    {"variation": "on", "weight": 100001},
+                    {"variation": "off", "weight": -1},
+                ]
+            }
+        }
+    },
+    {
+        "fallthrough": {
+            "rollout": {
+                "variations": [
+                    {"variation": "on", "weight": 50000.0},
+                    {"variation": "off", "weight": 50000},
+                ]
+            }
+        }
+    },
+    {
+        "fallthrough": {
+            "rollout": {
+                "variations": [
+                    {"variation": "on", "weight": 50000},
+                    {"variation": "on", "weight": 50000},
+                ]
+            }
+        }
+    },
     {"fallthrough": {"rollout": {"variations": []}}},
-    {"fallthrough": {"rollout": {"variations": [{"variation": "on", "weight": 100000}], "bucketBy": 3}}},
+    {
+        "fallthrough": {
+            "rollout": {"variations": [{"variation": "on", "weight": 100000}], "bucketBy": 3}
+        }
+    },
     {"prerequisites": {"key": "x"}},
     {"prerequisites": [{"key": "", "variation": "on"}]},
     {"prerequisites": [{"key": "x"}]},
@@ -608,7 +706,13 @@ def test_unusable_contexts_give_an_error_not_an_exception() -> None:
     """A context with a broken ``custom`` or of the wrong type gives EVALUATION_ERROR."""
     model = flag(
         targets=[{"variation": "on", "values": ["u"]}],
-        rules=[{"id": "r", "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "variation": "on"}],
+        rules=[
+            {
+                "id": "r",
+                "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}],
+                "variation": "on",
+            }
+        ],
         fallthrough={"variation": "off"},
     )
     bad_custom = EvaluationContext(user_id="x", custom=["not", "a", "dict"])  # type: ignore[arg-type]
@@ -631,8 +735,21 @@ def test_decisions_are_immutable() -> None:
 def test_concurrent_evaluation_is_consistent() -> None:
     """Compiled flags hold no per-call state: threads evaluating at once agree."""
     model = flag(
-        rules=[{"id": "r", "clauses": [{"attribute": "n", "op": "lt", "values": [500]}], "variation": "on"}],
-        fallthrough={"rollout": {"variations": [{"variation": "on", "weight": 30000}, {"variation": "off", "weight": 70000}]}},
+        rules=[
+            {
+                "id": "r",
+                "clauses": [{"attribute": "n", "op": "lt", "values": [500]}],
+                "variation": "on",
+            }
+        ],
+        fallthrough={
+            "rollout": {
+                "variations": [
+                    {"variation": "on", "weight": 30000},
+                    {"variation": "off", "weight": 70000},
+                ]
+            }
+        },
     )
     contexts = [user(f"u{i}", n=i) for i in range(1000)]
     expected = [run(model, c) for c in contexts]
@@ -656,7 +773,12 @@ def test_model_attributes() -> None:
     model = flag(
         prerequisites=[{"key": "p", "variation": "on"}],
         rules=[
-            {"id": "r", "segments": ["beta"], "clauses": [{"op": "segmentMatch", "values": ["staff"]}], "variation": "on"}
+            {
+                "id": "r",
+                "segments": ["beta"],
+                "clauses": [{"op": "segmentMatch", "values": ["staff"]}],
+                "variation": "on",
+            }
         ],
     )
     assert model.error is None

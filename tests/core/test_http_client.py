@@ -591,7 +591,9 @@ def test_closed_client_sends_nothing(server: FaultServer, make_client: MakeClien
     assert server.requests() == []
 
 
-def test_close_interrupts_a_backoff_sleep(server: FaultServer, make_client: MakeClient) -> None:
+def test_close_interrupts_a_backoff_sleep(
+    server: FaultServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """A caller sleeping before its retry is released by ``close()`` with the last error."""
     server.set_default("GET", "/sdk/init", Reply.error(503))
     client = make_client(retries=3, retry=RetryOptions(base_delay=60.0, max_delay=60.0))
@@ -604,9 +606,10 @@ def test_close_interrupts_a_backoff_sleep(server: FaultServer, make_client: Make
             errors.append(exc)
 
     thread = threading.Thread(target=call)
-    thread.start()
-    server.wait_for_requests(1)
-    client.close()
+    with caplog.at_level(logging.WARNING, logger="flagkit.http"):
+        thread.start()
+        wait_until(lambda: "retrying in 60" in caplog.text, message="backoff sleep")
+        client.close()
     thread.join(5)
     assert not thread.is_alive()
     assert [getattr(e, "code", None) for e in errors] == ["NETWORK_SERVER_ERROR"]
@@ -615,12 +618,18 @@ def test_close_interrupts_a_backoff_sleep(server: FaultServer, make_client: Make
 def test_reset_after_fork_keeps_the_client_usable(
     server: FaultServer, make_client: MakeClient
 ) -> None:
-    """After ``reset_after_fork()`` (fresh pools and locks) requests still work."""
+    """``reset_after_fork()`` drops the pooled connection; the client then works on a new one."""
     server.set_default("GET", "/sdk/init", OK)
     client = make_client()
     client.get_json("/sdk/init")
+    client.get_json("/sdk/init")
     client.reset_after_fork()
     assert client.get_json("/sdk/init") == {"ok": True}
+    client.get_json("/sdk/init")
+    ports = [r.client_address[1] for r in server.requests()]
+    assert ports[0] == ports[1]  # keep-alive before
+    assert ports[2] != ports[1]  # the inherited connection was not reused
+    assert ports[3] == ports[2]  # and the new pool keeps its connection
     assert client.circuit_state == "CLOSED"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 
-from flagkit.server.app import FlagKitServer
+from flagkit.testing import FlagKitServer
 from flagkit_django import conf
 from flagkit_django._engine import reset_client
 from flagkit_django.pytest_plugin import flagkit_flags  # noqa: F401 - the documented way
@@ -49,7 +49,7 @@ def reconfigure(settings: Any, server: FlagKitServer, **extra: Any) -> None:
 
 
 @pytest.fixture
-def flagkit_server(settings: Any) -> Iterator[FlagKitServer]:
+def django_flagkit_server(settings: Any) -> Iterator[FlagKitServer]:
     """A loopback FlagKit server serving ``FLAGS``, with ``settings.FLAGKIT`` pointing at it.
 
     The shared client is closed before the server stops.
@@ -91,9 +91,9 @@ def users(db: None) -> dict[str, User]:
 
 
 @pytest.fixture
-def live(flagkit_server: FlagKitServer) -> FlagKitServer:
-    """``flagkit_server`` with the shared client started and its flags loaded."""
+def live(django_flagkit_server: FlagKitServer) -> FlagKitServer:
+    """``django_flagkit_server`` with the shared client started and its flags loaded."""
     from flagkit_django import get_client
 
     assert get_client().wait_for_ready(5), "the client did not load the test flags"
-    return flagkit_server
+    return django_flagkit_server

@@ -11,7 +11,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 
-SECRET_KEY = "flagkit-tests-only-not-a-secret"  # noqa: S105 - test project
+SECRET_KEY = "flagkit-tests-only-not-a-secret"
 DEBUG = True
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True

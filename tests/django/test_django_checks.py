@@ -198,5 +198,5 @@ def test_no_middleware_no_message() -> None:
 
 def test_checks_are_registered_with_manage_py_check() -> None:
     """``manage.py check`` runs the FlagKit checks (E001 fails the command)."""
-    with _settings(POLLING_INTERVAL=5), pytest.raises(SystemCheckError, match="flagkit.E001"):
+    with _settings(POLLING_INTERVAL=5), pytest.raises(SystemCheckError, match=r"flagkit\.E001"):
         call_command("check")

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
-from flagkit.server.app import FlagKitServer
+from flagkit.testing import FlagKitServer
 from flagkit.types.context import EvaluationContext
 from flagkit_django import get_client
 from flagkit_django.middleware import FlagKitMiddleware, RequestFlags
@@ -170,9 +170,7 @@ def test_country_header_and_proxy_ip(live: FlagKitServer, settings: Any, client:
     """COUNTRY_HEADER sets ``country`` (targetable); TRUST_PROXY_HEADERS takes the first
     forwarded IP."""
     reconfigure(settings, live, COUNTRY_HEADER="HTTP_CF_IPCOUNTRY", TRUST_PROXY_HEADERS=True)
-    data = whoami(
-        client, HTTP_CF_IPCOUNTRY="nl", HTTP_X_FORWARDED_FOR="203.0.113.7, 10.0.0.1"
-    )
+    data = whoami(client, HTTP_CF_IPCOUNTRY="nl", HTTP_X_FORWARDED_FOR="203.0.113.7, 10.0.0.1")
     assert data["country"] == "NL"
     assert data["ip"] == "203.0.113.7"
     assert data["flags"]["nl-only"] is True

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import Client, RequestFactory
 
-from flagkit.server.app import FlagKitServer
+from flagkit.testing import FlagKitServer
 from flagkit_django.testing import override_flags
 
 BOOTSTRAP = {

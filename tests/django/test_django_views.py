@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, RequestFactory
 
-from flagkit.server.app import FlagKitServer
+from flagkit.testing import FlagKitServer
 from flagkit_django.decorators import flag_required
 from flagkit_django.testing import override_flags
 

@@ -15,8 +15,14 @@ BASE_FLAGS: list[dict[str, Any]] = [
     {"key": "dark-mode", "value": True},
     {"key": "banner", "flagType": "string", "value": "Hello", "enabled": False},
     {"key": "limit", "value": 10},
-    {"key": "config", "value": {"theme": "blue", "sizes": [1, 2]}, "rules": [{"id": "r1"}]},
+    {
+        "key": "config",
+        "value": {"theme": "blue", "sizes": [1, 2]},
+        "variations": [{"id": "blue", "value": {"theme": "blue"}}, {"id": "red", "value": {}}],
+        "fallthrough": {"variation": "blue"},
+    },
 ]
+FALLTHROUGH = {"variation": "blue"}
 BASE_SEGMENTS: list[dict[str, Any]] = [{"key": "beta-users", "included": ["u1", "u2"]}]
 
 

@@ -22,6 +22,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
         time.sleep(interval)
 
 
+class Unparsable(str):
+    """The data of an event that was not valid JSON."""
+
+
 class SSEReader:
     """Reads an SSE stream on a daemon thread, keeping raw bytes and parsed events."""
 
@@ -62,7 +66,10 @@ class SSEReader:
                             data += line[5:].strip()
                         elif not line:
                             if name and data:
-                                self.events.put((name, json.loads(data)))
+                                try:
+                                    self.events.put((name, json.loads(data)))
+                                except ValueError:
+                                    self.events.put((name, Unparsable(data)))
                             name = data = ""
         except httpx.HTTPError:
             pass

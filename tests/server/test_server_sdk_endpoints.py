@@ -35,15 +35,21 @@ def test_init_returns_full_flag_states_and_environment(http: httpx.Client) -> No
     body = response.json()
     assert [f["key"] for f in body["flags"]] == ["dark-mode", "banner", "limit", "config"]
     for flag in body["flags"]:
-        assert FLAG_FIELDS <= set(flag)
+        assert set(flag) >= FLAG_FIELDS
         assert flag["version"] == 1
         assert ISO_Z.match(flag["lastModified"])
     types = {f["key"]: f["flagType"] for f in body["flags"]}
-    assert types == {"dark-mode": "boolean", "banner": "string", "limit": "number", "config": "json"}
+    assert types == {
+        "dark-mode": "boolean",
+        "banner": "string",
+        "limit": "number",
+        "config": "json",
+    }
     banner = next(f for f in body["flags"] if f["key"] == "banner")
     assert banner["enabled"] is False and banner["value"] == "Hello"
     config = next(f for f in body["flags"] if f["key"] == "config")
-    assert config["rules"] == [{"id": "r1"}]  # targeting fields served untouched
+    assert config["fallthrough"] == {"variation": "blue"}  # targeting fields served untouched
+    assert config["variations"][1] == {"id": "red", "value": {}}
     for name in ("environment", "environmentId", "projectId", "organizationId"):
         assert isinstance(body[name], str) and body[name]
     assert ISO_Z.match(body["serverTime"])
@@ -79,7 +85,7 @@ def test_updates_returns_only_flags_changed_since_the_cursor(
     body = http.get("/sdk/updates", params={"since": cursor}).json()
     assert [f["key"] for f in body["flags"]] == ["limit"]
     changed = body["flags"][0]
-    assert FLAG_FIELDS <= set(changed)
+    assert set(changed) >= FLAG_FIELDS
     assert changed["value"] == 20 and changed["version"] == 2
     assert body["since"] == cursor
     assert ISO_Z.match(body["checkedAt"]) and body["checkedAt"] > cursor
@@ -234,7 +240,9 @@ def test_events_without_ids_are_all_recorded(server: FlagKitServer, http: httpx.
     assert len(server.events("view")) == 2
 
 
-def test_malformed_events_are_counted_and_skipped(server: FlagKitServer, http: httpx.Client) -> None:
+def test_malformed_events_are_counted_and_skipped(
+    server: FlagKitServer, http: httpx.Client
+) -> None:
     """Bad events inside a valid batch are counted in ``errors``; the rest recorded (§20.7)."""
     events = [
         python_event("ok"),
@@ -319,7 +327,9 @@ def test_missing_or_wrong_api_key_is_401(server: FlagKitServer, endpoint: str) -
 
 def test_events_endpoint_requires_an_api_key(server: FlagKitServer) -> None:
     """Event batches without a key are refused and not recorded."""
-    response = httpx.post(server.base_url + "/sdk/events/batch", json={"events": [{"eventType": "x"}]})
+    response = httpx.post(
+        server.base_url + "/sdk/events/batch", json={"events": [{"eventType": "x"}]}
+    )
     assert_error_body(response, 401, "AUTH_INVALID_KEY")
     assert server.events() == []
 

@@ -61,9 +61,7 @@ def test_segment_changes_use_extension_events(
     assert reader.next("segments_reset") == [{"key": "s2"}]
 
 
-def test_every_open_stream_gets_each_event(
-    server: FlagKitServer, open_stream: OpenStream
-) -> None:
+def test_every_open_stream_gets_each_event(server: FlagKitServer, open_stream: OpenStream) -> None:
     """Changes fan out to all connected streams."""
     readers = [open_stream() for _ in range(3)]
     server.set_flag("limit", 99)
@@ -136,6 +134,7 @@ def test_stream_needs_no_api_key(server: FlagKitServer) -> None:
     ).json()["token"]
     reader = SSEReader(f"{server.base_url}/sdk/stream?token={token}")
     server.wait_for_streams(1)
+    assert reader.connected.wait(5)
     assert reader.status == 200
 
 

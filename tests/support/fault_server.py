@@ -43,7 +43,7 @@ flushed one by one, ``frame_delay`` seconds apart), then ``then=``:
 
 - ``"close"`` — end the response (the client sees EOF);
 - ``"hold"`` — stay open, sending ``heartbeat_frame`` every ``heartbeat_interval`` s;
-- ``"hang"`` — stay open and send nothing (no heartbeats).
+- ``"hang"`` — stay open and send nothing (no heartbeats); ends when the client hangs up.
 
 Held/hung streams end on :meth:`FaultServer.end_streams` or when the server closes.
 ``sse_event(event, data)`` builds one frame (``data`` JSON-encoded with ``\\uXXXX`` escapes
@@ -57,8 +57,9 @@ Inspection (thread-safe):
 
 - ``server.requests(method=None, path=None)`` — list of :class:`RecordedRequest`
   (``method``, ``path`` relative to the prefix, ``raw_path``, ``query`` (dict of lists),
-  ``headers`` (lower-case names), ``body`` (bytes), ``received_at`` (``time.monotonic()``);
-  helpers ``header(name)``, ``param(name)``, ``json()``).
+  ``headers`` (lower-case names), ``body`` (bytes), ``received_at`` (``time.monotonic()``),
+  ``client_address`` (host, port: tells connections apart); helpers ``header(name)``,
+  ``param(name)``, ``json()``).
 - ``server.wait_for_requests(count, method=None, path=None, timeout=5.0)`` — blocks until at
   least ``count`` matching requests were recorded; raises ``AssertionError`` on timeout.
 - ``server.open_streams`` / ``server.wait_for_open_streams(count, timeout=5.0)``.
@@ -77,6 +78,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import threading
 import time
@@ -109,6 +111,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     received_at: float
+    client_address: tuple[str, int] = ("", 0)
 
     def header(self, name: str) -> str | None:
         """A request header (case-insensitive), or ``None``."""
@@ -247,6 +250,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -296,6 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
             received_at=time.monotonic(),
+            client_address=(str(self.client_address[0]), int(self.client_address[1])),
         )
         reply = fault._next_reply(request)
         if not fault._pause(reply.delay, reply.gate):
@@ -324,6 +329,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
         self.wfile.flush()
 
+    def _client_gone(self) -> bool:
+        """Whether the client closed its end (a hung stream still notices a hang-up)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
     def _stream(self, reply: SseReply) -> None:
         fault = self.server.fault
         self.close_connection = True
@@ -349,7 +362,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(beat)
                     self.wfile.flush()
             elif reply.then == "hang":
-                ended.wait()
+                while not ended.wait(0.02) and not self._client_gone():
+                    pass
         except OSError:
             return  # the client went away
         finally:
@@ -384,7 +398,7 @@ class FaultServer:
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name="fault-server",
             daemon=True,
         )

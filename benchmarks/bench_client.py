@@ -1,0 +1,169 @@
+"""Client hot paths, as ratios against baselines measured in the same run.
+
+Run: ``.venv/bin/python benchmarks/bench_client.py [--strict]``
+
+1. A typed getter on a cached flag without targeting, called with a per-call context,
+   against a bare dict lookup inside a method call of the same shape.
+   Target: at most 4x (the published package is ~40x, the fastest peer SDK ~45x).
+2. ``evaluate_all()`` over 1,000 flags (full ``EvaluationResult`` objects), against 1,000
+   bare method-call lookups and against building 1,000 small dataclasses.
+3. Memory held for 10,000 flags loaded over HTTP from the local server: the traced
+   difference between a client holding 10,000 flags and one holding none.
+   Target: every flag held (no cap) in under 5 MB.
+
+Flags come from ``flagkit.testing.FlagKitServer`` on loopback (real ``/sdk/init``).
+Timings are the best of several repeats. Prints one line per measurement; with
+``--strict`` the exit status is 1 when a target is missed (timings on a busy machine vary,
+so the default run only reports).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import timeit
+import tracemalloc
+from dataclasses import dataclass
+from typing import Any
+
+from flagkit import EvaluationContext, StreamingOptions
+from flagkit.client import FlagKitClient
+from flagkit.testing import FlagKitServer
+
+REPEAT = 7
+
+
+@dataclass
+class _Small:
+    key: str
+    value: Any
+    enabled: bool
+    reason: str
+
+
+class _Baseline:
+    """A bare dict lookup inside a method call (same arguments as the getter)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def get(self, key: str, default: Any = None, context: Any = None) -> Any:
+        return self._data[key]
+
+
+def best(stmt: str, env: dict[str, Any], number: int) -> float:
+    """Seconds per call: the best of ``REPEAT`` runs of ``number`` calls."""
+    return min(timeit.repeat(stmt, globals=env, number=number, repeat=REPEAT)) / number
+
+
+def client_for(server: FlagKitServer) -> FlagKitClient:
+    client = FlagKitClient(
+        api_key=server.api_key,
+        base_url=server.base_url,
+        streaming=StreamingOptions(enabled=False),
+        enable_polling=False,
+        event_flush_interval=3600.0,
+        timeout=30.0,
+    )
+    client.initialize()
+    return client
+
+
+def flag_list(n: int) -> list[dict[str, Any]]:
+    flags: list[dict[str, Any]] = []
+    for i in range(n):
+        kind = i % 4
+        value: Any = (i % 2 == 0, f"value-{i}", i, {"limit": i})[kind]
+        flags.append({"key": f"flag-{i:05d}", "value": value})
+    return flags
+
+
+def bench_getter() -> tuple[float, float]:
+    with FlagKitServer(flags={"dark-mode": True}) as server:
+        client = client_for(server)
+        context = EvaluationContext(user_id="user-123", country="NL", custom={"plan": "pro"})
+        env = {"client": client, "ctx": context, "base": _Baseline({"dark-mode": True})}
+        assert client.get_boolean_value("dark-mode", False, context) is True
+        number = 500_000
+        base = best("base.get('dark-mode', False, ctx)", env, number)
+        getter = best("client.get_boolean_value('dark-mode', False, ctx)", env, number)
+        client.close()
+    return base, getter
+
+
+def bench_evaluate_all() -> tuple[float, float, float]:
+    with FlagKitServer(flags=flag_list(1000)) as server:
+        client = client_for(server)
+        results = client.evaluate_all()
+        assert len(results) == 1000
+        data = {f"flag-{i:05d}": True for i in range(1000)}
+        keys = list(data)
+        env = {"client": client, "base": _Baseline(data), "keys": keys, "Small": _Small}
+        number = 200
+        all_flags = best("client.evaluate_all()", env, number)
+        lookups = best("for k in keys: base.get(k, None, None)", env, number)
+        objects = best("for k in keys: Small(k, True, True, 'CACHED')", env, number)
+        client.close()
+    return all_flags, lookups, objects
+
+
+def bench_memory() -> tuple[int, int]:
+    with (
+        FlagKitServer(flags={}) as empty_server,
+        FlagKitServer(flags=flag_list(10_000)) as big_server,
+    ):
+        gc.collect()
+        tracemalloc.start()
+        empty = client_for(empty_server)
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        full = client_for(big_server)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        held = len(full.get_all_flag_keys())
+        assert full.get_string_value("flag-00001", "") == "value-1"
+        full.close()
+        empty.close()
+    return after - before, held
+
+
+def main(argv: list[str]) -> int:
+    strict = "--strict" in argv
+    missed: list[str] = []
+
+    base, getter = bench_getter()
+    ratio = getter / base
+    print(
+        f"typed getter (cached flag, with context): {getter * 1e9:7.1f} ns   "
+        f"bare dict lookup in a method: {base * 1e9:6.1f} ns   ratio {ratio:5.2f}x "
+        f"(target <= 4x)"
+    )
+    if ratio > 4.0:
+        missed.append("typed getter")
+
+    all_flags, lookups, objects = bench_evaluate_all()
+    print(
+        f"evaluate_all, 1,000 flags: {all_flags * 1e3:7.3f} ms "
+        f"({all_flags / 1000 * 1e9:6.0f} ns per flag)   "
+        f"vs 1,000 method lookups {all_flags / lookups:5.1f}x, "
+        f"vs 1,000 small dataclasses {all_flags / objects:5.1f}x"
+    )
+
+    size, held = bench_memory()
+    print(
+        f"memory for 10,000 flags: {size / 1e6:5.2f} MB, {held} flags held "
+        f"(target < 5 MB, all held)"
+    )
+    if size >= 5_000_000 or held != 10_000:
+        missed.append("memory")
+
+    if missed:
+        print("MISSED: " + ", ".join(missed))
+        return 1 if strict else 0
+    print("all targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

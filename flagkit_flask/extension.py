@@ -1,0 +1,690 @@
+"""The ``FlagKit`` Flask extension: per-app clients, per-request contexts, memoised lookups.
+
+>>> from flagkit_flask import FlagKit
+>>> flagkit = FlagKit()
+>>> def create_app():
+...     app = Flask(__name__)
+...     app.config["FLAGKIT_API_KEY"] = os.environ["FLAGKIT_API_KEY"]
+...     flagkit.init_app(app)
+...     return app
+
+Lifecycle of one app's client:
+
+- ``init_app``: options validated, hooks registered — no client, thread or network;
+- the app's first request (``before_request``) or first evaluation/``flagkit.client``,
+  whichever is first: the client is created and started with the non-blocking
+  ``start()`` (flags arrive in the background; lookups serve defaults/bootstrap meanwhile);
+  an ``atexit`` hook to close it is registered at the same moment;
+- each request: ``before_request`` enters ``client.context_scope()`` with a lazy context
+  (built only when a targeted flag or ``track()`` needs it), so plain client calls in the
+  view evaluate for the current user; ``teardown_request`` leaves it; lookups through the
+  extension are memoised on ``g._flagkit``;
+- process exit (or :meth:`FlagKit.close`): the client is closed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import dataclasses
+import logging
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Flask, current_app, g, has_app_context, has_request_context
+
+from flagkit.types.flag import EvaluationReason, EvaluationResult
+from flagkit_flask import signals
+from flagkit_flask.conf import AdapterSettings, read_config
+from flagkit_flask.context import (
+    AnonymousKey,
+    ContextLoader,
+    current_user_object,
+    request_context,
+    user_context,
+)
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+    from werkzeug.wrappers import Response
+
+    from flagkit.client import FlagKitClient
+    from flagkit.types.config import FlagKitOptions
+    from flagkit.types.context import EvaluationContext
+    from flagkit.types.flag import FlagState
+
+__all__ = ["EXTENSION_KEY", "FlagKit", "FlagKitState", "RequestFlags", "get_state"]
+
+logger = logging.getLogger("flagkit.flask")
+
+#: The key of the per-app state in ``app.extensions``.
+EXTENSION_KEY = "flagkit"
+
+L = TypeVar("L", bound=ContextLoader)
+
+_FALLBACK_REASONS = frozenset(
+    {
+        EvaluationReason.FLAG_NOT_FOUND,
+        EvaluationReason.EVALUATION_ERROR,
+        EvaluationReason.DEFAULT,
+    }
+)
+
+
+def _same_kind(value: object, default: object) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def _is_fallback(result: EvaluationResult[Any]) -> bool:
+    return result.reason in _FALLBACK_REASONS or result.error_code is not None
+
+
+def _value_or_default(result: EvaluationResult[Any], default: Any) -> Any:
+    if _is_fallback(result) or (default is not None and not _same_kind(result.value, default)):
+        return default
+    return result.value
+
+
+# The RequestFlags whose request scope is active in this thread/task (set by before_request).
+_active: contextvars.ContextVar[RequestFlags | None] = contextvars.ContextVar(
+    "flagkit_flask_request_flags", default=None
+)
+
+
+class RequestFlags:
+    """Flag lookups for one request and its user, memoised per request (``g._flagkit``).
+
+    >>> flagkit.is_enabled("new-checkout")          # goes through g._flagkit
+    True
+
+    The :class:`~flagkit.EvaluationContext` is built (default loader, then the
+    ``@flagkit.context_loader`` function) only when an evaluation needs it — a flag with
+    targeting, ``track()``, or reading :attr:`context`. Each flag is evaluated at most once
+    per request: later lookups of the same key return the same value even if an update
+    arrives meanwhile. Lookups never raise. Not thread-safe: one instance per request.
+    """
+
+    __slots__ = (
+        "_anonymous_key",
+        "_bools",
+        "_built",
+        "_client",
+        "_context",
+        "_results",
+        "_scope",
+        "_state",
+        "_token",
+        "_used",
+    )
+
+    def __init__(self, state: FlagKitState, client: FlagKitClient) -> None:
+        self._state = state
+        self._client = client
+        self._context: EvaluationContext | None = None
+        self._built = False
+        self._anonymous_key: AnonymousKey | None = None
+        self._results: dict[str, EvaluationResult[Any]] = {}
+        self._bools: dict[str, bool] = {}
+        self._used = False
+        self._scope: contextlib.AbstractContextManager[None] | None = None
+        self._token: contextvars.Token[RequestFlags | None] | None = None
+
+    @property
+    def client(self) -> FlagKitClient:
+        """The app's client."""
+        return self._client
+
+    @property
+    def state(self) -> FlagKitState:
+        """The app's :class:`FlagKitState`."""
+        return self._state
+
+    # -- the context ----------------------------------------------------------------------
+
+    @property
+    def context(self) -> EvaluationContext | None:
+        """This request's evaluation context (built on first access; None if the loader
+        returned None or failed)."""
+        return self.build_context()
+
+    def build_context(self) -> EvaluationContext | None:
+        """Build the context once (the factory given to ``client.context_scope``).
+
+        Marks the request as evaluated for its user (an anonymous visitor then gets the
+        anonymous-key cookie). A loader that raises is logged and gives no context.
+        """
+        self._used = True
+        if self._built:
+            return self._context
+        self._built = True
+        try:
+            self._context = self._load()
+        except Exception:
+            logger.exception("building the FlagKit evaluation context failed; using none")
+            self._context = None
+        return self._context
+
+    def _load(self) -> EvaluationContext | None:
+        state = self._state
+        app = state.app
+        settings = state.adapter
+        if app is None or not has_request_context():
+            return None
+        user_part = user_context(current_user_object(app), settings)
+        key = None
+        if user_part.user_id is None:
+            key = self._anonymous_key = AnonymousKey(app, settings)
+        context: EvaluationContext | None = request_context(user_part, settings, key)
+        loader = state.extension._context_loader
+        if loader is not None and context is not None:
+            context = loader(context)
+            if context is not None and not _is_context(context):
+                raise TypeError(
+                    "a @flagkit.context_loader function must return an EvaluationContext "
+                    f"or None, got {type(context).__name__}"
+                )
+        return context
+
+    def _scoped(self) -> contextlib.AbstractContextManager[None]:
+        if _active.get() is self:
+            return contextlib.nullcontext()
+        return self._client.context_scope(self.build_context)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def is_enabled(self, key: str) -> bool:
+        """Whether boolean flag ``key`` is on for this request's user; ``"!key"`` negates.
+
+        A missing flag, a non-boolean flag, a bad key or a fault counts as off.
+        """
+        if key.__class__ is not str:
+            return False
+        negate = key[:1] == "!"
+        if negate:
+            key = key[1:]
+        value = self._bools.get(key)
+        if value is None:
+            result = self._results.get(key)
+            if result is not None:
+                value = result.value is True
+            else:
+                client = self._client
+                if _active.get() is self:
+                    value = client.get_boolean_value(key, False)
+                else:
+                    with client.context_scope(self.build_context):
+                        value = client.get_boolean_value(key, False)
+            self._bools[key] = value
+        return value is not negate
+
+    def evaluate(self, key: str) -> EvaluationResult[Any]:
+        """The full :class:`~flagkit.EvaluationResult` of ``key`` (memoised). Never raises."""
+        result = self._results.get(key)
+        if result is None:
+            with self._scoped():
+                result = self._client.evaluate(key)
+            seen = self._bools.get(key)
+            if seen is not None and isinstance(result.value, bool) and result.value is not seen:
+                # An update landed since this request read the flag: keep what it saw.
+                result = dataclasses.replace(result, value=seen)
+            self._results[key] = result
+        return result
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` for this request's user, or ``default``.
+
+        ``default`` is returned when the flag is missing or could not be evaluated, and when
+        ``default`` is not None and the flag's value is of another kind (bool, number, str,
+        dict, list).
+        """
+        if key.__class__ is not str or not key:
+            return default
+        return _value_or_default(self.evaluate(key), default)
+
+    def all(self) -> dict[str, Any]:
+        """``{key: value}`` of every flag for this request's user (memoised per key)."""
+        client = self._client
+        if any(key not in self._results for key in client.get_all_flag_keys()):
+            with self._scoped():
+                fresh = client.evaluate_all()
+            for key, result in fresh.items():
+                if key not in self._results:
+                    seen = self._bools.get(key)
+                    if seen is not None and isinstance(result.value, bool):
+                        result = dataclasses.replace(result, value=seen)
+                    self._results[key] = result
+        return {key: result.value for key, result in sorted(self._results.items())}
+
+    def track(self, event_type: str, data: Mapping[str, Any] | None = None) -> None:
+        """Track an analytics event for this request's user (``FlagKitClient.track``).
+
+        Raises what ``track`` raises for invalid input (``EventError``) unless the client
+        uses ``FLAGKIT_LENIENT_TRACKING``.
+        """
+        self.build_context()
+        with self._scoped():
+            self._client.track(event_type, data)
+
+    # -- request lifecycle ----------------------------------------------------------------
+
+    def enter(self) -> None:
+        """Enter the client's context scope for this request (``before_request``)."""
+        scope = self._client.context_scope(self.build_context)
+        scope.__enter__()
+        self._scope = scope
+        self._token = _active.set(self)
+
+    def exit(self) -> None:
+        """Leave the scope entered by :meth:`enter` (``teardown_request``). Idempotent."""
+        token, self._token = self._token, None
+        scope, self._scope = self._scope, None
+        try:
+            if token is not None:
+                _active.reset(token)
+            if scope is not None:
+                scope.__exit__(None, None, None)
+        except (ValueError, RuntimeError):
+            # Left from another context than it was entered in (a nested test context):
+            # the scope dies with that context anyway.
+            logger.debug("FlagKit request scope left from another context", exc_info=True)
+
+    def finish(self, response: Response) -> None:
+        """Set the anonymous-key cookie on ``response`` if one was generated and used."""
+        key = self._anonymous_key
+        if key is not None and key.is_new and self._used:
+            key.apply(response, self._state.adapter)
+
+    def __repr__(self) -> str:
+        return f"<RequestFlags evaluated={sorted({*self._results, *self._bools})!r}>"
+
+
+def _is_context(value: object) -> bool:
+    from flagkit.types.context import EvaluationContext
+
+    return isinstance(value, EvaluationContext)
+
+
+def _close_at_exit(ref: weakref.ReferenceType[FlagKitClient]) -> None:
+    client = ref()
+    if client is None:
+        return
+    try:
+        client.close()
+    except Exception:
+        logger.exception("closing a FlagKit client at exit failed")
+
+
+class FlagKitState:
+    """What ``init_app`` stores in ``app.extensions["flagkit"]``: one app's options and client.
+
+    Holds the validated options, the adapter settings, the lazily created client and the
+    lock guarding its creation; the app itself only through a weak reference. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        extension: FlagKit,
+        app: Flask,
+        options: FlagKitOptions,
+        adapter: AdapterSettings,
+    ) -> None:
+        self.extension = extension
+        self.options = options
+        self.adapter = adapter
+        self.lock = threading.Lock()
+        self.warned_no_secret = False
+        self._app_ref = weakref.ref(app)
+        self._client: FlagKitClient | None = None
+        self._override_layers: list[dict[str, Any]] = []
+
+    @property
+    def app(self) -> Flask | None:
+        """The app this state belongs to (None once it was garbage-collected)."""
+        return self._app_ref()
+
+    # -- the client -----------------------------------------------------------------------
+
+    @property
+    def client(self) -> FlagKitClient:
+        """The app's client: created and started (non-blocking) on first access."""
+        client = self._client
+        if client is not None:
+            return client
+        return self._create_client()
+
+    def peek_client(self) -> FlagKitClient | None:
+        """The client if it was created, else None (never creates one)."""
+        return self._client
+
+    def _create_client(self) -> FlagKitClient:
+        from flagkit.client import FlagKitClient
+
+        with self.lock:
+            client = self._client
+            if client is not None:
+                return client
+            client = FlagKitClient(self.options)
+            self._client = client
+            layers = list(self._override_layers)
+        # Act outside the lock: listeners, overrides and start() take the client's locks.
+        logger.debug(
+            "created the FlagKit client of app %r (%s)",
+            getattr(self.app, "name", "?"),
+            self.options.resolved_base_url,
+        )
+        self._wire(client)
+        if layers:
+            client.set_overrides(_merge(layers))
+        atexit.register(_close_at_exit, weakref.ref(client))
+        client.start()
+        return client
+
+    def _wire(self, client: FlagKitClient) -> None:
+        app_ref = self._app_ref
+
+        def updated(flags: list[FlagState]) -> None:
+            app = app_ref()
+            if app is not None:
+                signals.send_robustly(signals.flags_updated, app, flags=flags)
+
+        def ready() -> None:
+            app = app_ref()
+            if app is not None:
+                signals.send_robustly(signals.client_ready, app)
+
+        def failed(error: Exception) -> None:
+            app = app_ref()
+            if app is not None:
+                signals.send_robustly(signals.client_error, app, error=error)
+
+        client.add_update_listener(updated)
+        client.add_ready_listener(ready)
+        client.add_error_listener(failed)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Close and forget the client (the next use creates a new one). Idempotent."""
+        with self.lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close(timeout)
+
+    # -- request hooks (registered by init_app) -------------------------------------------
+
+    def before_request(self) -> None:
+        """Start the client (first request) and enter this request's context scope."""
+        client = self._client
+        if client is None:
+            client = self._create_client()
+        flags = RequestFlags(self, client)
+        g._flagkit = flags
+        flags.enter()
+
+    def after_request(self, response: Response) -> Response:
+        """Set the anonymous-key cookie when a new key was used."""
+        flags = g.get("_flagkit")
+        if flags is not None and flags._state is self:
+            flags.finish(response)
+        return response
+
+    def teardown_request(self, exc: BaseException | None) -> None:
+        """Leave the request's context scope."""
+        flags = g.get("_flagkit")
+        if flags is not None and flags._state is self:
+            flags.exit()
+
+    def request_flags(self) -> RequestFlags | None:
+        """The current request's :class:`RequestFlags` for this app (created if a lookup
+        comes before ``before_request``); None outside a request."""
+        flags = _active.get()
+        if flags is not None and flags._state is self:
+            return flags
+        if not has_request_context():
+            return None
+        flags = g.get("_flagkit")
+        if flags is None or flags._state is not self:
+            flags = RequestFlags(self, self.client)
+            g._flagkit = flags
+        return flags
+
+    # -- overrides (flagkit_flask.testing) -------------------------------------------------
+
+    def push_overrides(self, layer: dict[str, Any]) -> None:
+        """Add an override layer (the inner layer wins) and apply it to the client."""
+        with self.lock:
+            self._override_layers.append(layer)
+        self.apply_overrides()
+
+    def pop_overrides(self, layer: dict[str, Any]) -> None:
+        """Remove ``layer`` (by identity), restoring the outer values exactly."""
+        with self.lock:
+            for index in range(len(self._override_layers) - 1, -1, -1):
+                if self._override_layers[index] is layer:
+                    del self._override_layers[index]
+                    break
+        self.apply_overrides()
+
+    def apply_overrides(self) -> None:
+        """Put the merged override layers on the client (if it exists yet)."""
+        with self.lock:
+            client = self._client
+            merged = _merge(self._override_layers)
+        if client is None:
+            return  # applied when the client is created
+        client.clear_overrides()
+        if merged:
+            client.set_overrides(merged)
+
+
+def _merge(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    return merged
+
+
+def get_state(app: Flask | None = None) -> FlagKitState:
+    """The :class:`FlagKitState` of ``app`` (default: ``current_app``).
+
+    Raises ``RuntimeError`` when the app has no FlagKit extension (or there is no app).
+    """
+    if app is None:
+        if not has_app_context():
+            raise RuntimeError(
+                "FlagKit needs an application context here (or pass app=...); did you call "
+                "init_app and are you inside a request or app.app_context()?"
+            )
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, FlagKitState):
+        raise RuntimeError(
+            f"FlagKit is not registered on the Flask app {app.name!r}; did you call init_app?"
+        )
+    return state
+
+
+class FlagKit:
+    """The FlagKit Flask extension; one instance serves any number of apps.
+
+    >>> flagkit = FlagKit()            # module level, e.g. in extensions.py
+    >>> flagkit.init_app(app)          # in the app factory
+    >>> flagkit.is_enabled("new-checkout")   # in a view: for the current user
+
+    ``FlagKit(app)`` calls :meth:`init_app` at once. Each app gets its own client (never
+    ``self.app``), created lazily. Thread-safe: all per-app state is in
+    ``app.extensions["flagkit"]``, all per-request state on ``g._flagkit``.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        self._context_loader: ContextLoader | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Register FlagKit on ``app``: read and validate its ``FLAGKIT_*`` config, add the
+        request hooks, the Jinja helpers and the ``flask flagkit`` commands.
+
+        Reads ``FLAGKIT_<OPTION>`` for every :class:`~flagkit.FlagKitOptions` field
+        (``FLAGKIT_API_KEY``, ``FLAGKIT_POLLING_INTERVAL``, ``FLAGKIT_STREAMING``, ...) and
+        the adapter keys ``FLAGKIT_USER_ID_ATTRIBUTE``, ``FLAGKIT_COUNTRY_HEADER``,
+        ``FLAGKIT_TRUST_PROXY_HEADERS``, ``FLAGKIT_IP_HEADER``,
+        ``FLAGKIT_ANONYMOUS_COOKIE_NAME``, ``FLAGKIT_ANONYMOUS_COOKIE_MAX_AGE``; missing
+        ones are set to their defaults with ``app.config.setdefault``. Creates no client,
+        thread or connection.
+
+        Raises ``RuntimeError`` if FlagKit is already registered on ``app``, and
+        ``ConfigurationError`` naming the ``app.config`` key for a bad or unknown
+        ``FLAGKIT_*`` value or a missing ``FLAGKIT_API_KEY`` (optional when
+        ``FLAGKIT_OFFLINE`` is true).
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "A 'FlagKit' instance has already been registered on this Flask app "
+                f"({app.name!r}). Import and use that instance instead."
+            )
+        options, adapter = read_config(app.config)
+        state = FlagKitState(self, app, options, adapter)
+        app.extensions[EXTENSION_KEY] = state
+        app.before_request(state.before_request)
+        app.after_request(state.after_request)
+        app.teardown_request(state.teardown_request)
+
+        from flagkit_flask.cli import flagkit_cli
+        from flagkit_flask.templating import install
+
+        install(app)
+        app.cli.add_command(flagkit_cli)
+
+    # -- per-app access -------------------------------------------------------------------
+
+    @property
+    def client(self) -> FlagKitClient:
+        """The current app's :class:`~flagkit.FlagKitClient` (created and started on first
+        use). Raises ``RuntimeError("... did you call init_app?")`` when the app has none."""
+        return get_state().client
+
+    def get_client(self, app: Flask | None = None) -> FlagKitClient:
+        """The client of ``app`` (default: ``current_app``), created and started on first use.
+
+        Raises ``RuntimeError`` when FlagKit is not registered on the app.
+        """
+        return get_state(app).client
+
+    def close(self, app: Flask | None = None, timeout: float | None = 5.0) -> None:
+        """Close ``app``'s client (default: ``current_app``); the next use creates a new one.
+
+        Clients are closed at process exit anyway; call this in tests and before forking
+        yourself. Idempotent.
+        """
+        get_state(app).close(timeout)
+
+    # -- the request context --------------------------------------------------------------
+
+    def context_loader(self, fn: L) -> L:
+        """Register ``fn(default_context) -> EvaluationContext | None`` to build contexts.
+
+        >>> @flagkit.context_loader
+        ... def load_context(default):
+        ...     return dataclasses.replace(default, custom={**default.custom, "plan": g.plan})
+
+        Called (in the request context) once per request, when a lookup first needs the
+        context, with the context the default loader built; return it extended, a new one
+        (to replace it), or None (evaluate without a user). Applies to every app of this
+        extension. A loader that raises is logged and the request evaluates without a
+        context. Returns ``fn`` unchanged.
+        """
+        if not callable(fn):
+            raise TypeError(f"context_loader needs a callable, got {type(fn).__name__}")
+        self._context_loader = fn
+        return fn
+
+    @property
+    def context(self) -> EvaluationContext | None:
+        """The current request's evaluation context (None outside a request)."""
+        flags = get_state().request_flags()
+        return flags.context if flags is not None else None
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def is_enabled(self, key: str) -> bool:
+        """Whether boolean flag ``key`` is on for the current user; ``"!key"`` negates.
+
+        Memoised per request. Outside a request (app context only), evaluates without a
+        user. Never raises for a missing flag or a fault (off). Raises ``RuntimeError``
+        without an app context or ``init_app``.
+        """
+        state = get_state()
+        flags = state.request_flags()
+        if flags is not None:
+            return flags.is_enabled(key)
+        if key.__class__ is not str or not key.lstrip("!"):
+            return False
+        negate = key[:1] == "!"
+        return (state.client.evaluate(key.lstrip("!")).value is True) is not negate
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """The value of flag ``key`` for the current user, or ``default`` when it is
+        missing, failed, or (``default`` not None) of another kind. Memoised per request."""
+        state = get_state()
+        flags = state.request_flags()
+        if flags is not None:
+            return flags.value(key, default)
+        if key.__class__ is not str or not key:
+            return default
+        return _value_or_default(state.client.evaluate(key), default)
+
+    def evaluate(self, key: str) -> EvaluationResult[Any]:
+        """The full :class:`~flagkit.EvaluationResult` of ``key`` for the current user
+        (value, reason, variation/rule ids). Memoised per request; never raises."""
+        state = get_state()
+        flags = state.request_flags()
+        if flags is not None:
+            return flags.evaluate(key)
+        return state.client.evaluate(key)
+
+    def all_flags(self) -> dict[str, Any]:
+        """``{key: value}`` of every known flag for the current user."""
+        state = get_state()
+        flags = state.request_flags()
+        if flags is not None:
+            return flags.all()
+        return {key: r.value for key, r in sorted(state.client.evaluate_all().items())}
+
+    def track(self, event_type: str, data: Mapping[str, Any] | None = None) -> None:
+        """Track an analytics event for the current user.
+
+        Raises ``EventError`` for an invalid type or data (unless
+        ``FLAGKIT_LENIENT_TRACKING``), ``RuntimeError`` without an app context.
+        """
+        state = get_state()
+        flags = state.request_flags()
+        if flags is not None:
+            flags.track(event_type, data)
+        else:
+            state.client.track(event_type, data)
+
+    # -- views ----------------------------------------------------------------------------
+
+    def guard_blueprint(
+        self,
+        blueprint: Blueprint,
+        key: str,
+        *,
+        redirect_to: str | None = None,
+        status: int = 404,
+    ) -> None:
+        """Make every view of ``blueprint`` require flag ``key`` (``"!key"`` negates).
+
+        >>> flagkit.guard_blueprint(beta_bp, "beta-area")
+
+        Same as :func:`flagkit_flask.decorators.guard_blueprint`.
+        """
+        from flagkit_flask.decorators import guard_blueprint
+
+        guard_blueprint(blueprint, key, redirect_to=redirect_to, status=status)

@@ -1,0 +1,225 @@
+"""Event delivery over real HTTP: the queue, the SDK's HttpClient and the local server.
+
+Batching by size and by time, flush/close, ordering, the signed canonical body, and outages
+(forced 503s, then connection refused) with every event recorded exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from flagkit.core.event_queue import EventQueue
+from flagkit.http.http_client import HttpClient, HttpConfig
+from flagkit.testing import FlagKitServer
+from flagkit.types.config import CircuitBreakerOptions, RetryOptions
+from flagkit.types.context import EvaluationContext
+from flagkit.types.events import EventQueueConfig, FlushResult
+from flagkit.utils.signing import canonical_json, key_id, sign_body
+
+LOGGER = logging.getLogger("flagkit.events")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it is true; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def server() -> Iterator[FlagKitServer]:
+    with FlagKitServer(max_events=50_000) as running:
+        yield running
+
+
+class Delivery:
+    """Builds queues wired to a real HttpClient, and closes everything afterwards."""
+
+    def __init__(self) -> None:
+        self.clients: list[HttpClient] = []
+        self.queues: list[EventQueue] = []
+
+    def http(self, server: FlagKitServer, **overrides: Any) -> HttpClient:
+        settings: dict[str, Any] = {
+            "base_url": server.base_url,
+            "api_key": server.api_key,
+            "timeout": 2.0,
+            "retries": 2,
+            "retry": RetryOptions(base_delay=0.01, max_delay=0.05, jitter=0.0),
+            "circuit_breaker": CircuitBreakerOptions(failure_threshold=3, reset_timeout=0.1),
+        }
+        settings.update(overrides)
+        client = HttpClient(HttpConfig(**settings))
+        self.clients.append(client)
+        return client
+
+    def queue(self, http: HttpClient, **overrides: Any) -> EventQueue:
+        settings: dict[str, Any] = {
+            "flush_interval": 60.0,
+            "retry_backoff_base": 0.02,
+            "retry_backoff_max": 0.1,
+        }
+        settings.update(overrides)
+        queue = EventQueue(
+            EventQueueConfig(**settings),
+            sender=lambda events: http.post_json("/sdk/events/batch", {"events": events}),
+            session_id=str(uuid.uuid4()),
+            sdk_version="1.1.0",
+            logger=LOGGER,
+        )
+        self.queues.append(queue)
+        return queue
+
+    def close(self) -> None:
+        for queue in self.queues:
+            queue.close(timeout=2.0)
+        for client in self.clients:
+            client.close()
+
+
+@pytest.fixture
+def delivery() -> Iterator[Delivery]:
+    made = Delivery()
+    yield made
+    made.close()
+
+
+def numbers(events: list[dict[str, Any]]) -> list[int]:
+    return [e["eventData"]["i"] for e in events]
+
+
+def test_batch_size_triggers_one_post(server: FlagKitServer, delivery: Delivery) -> None:
+    """Reaching batch_size sends the batch in one POST without waiting for the interval."""
+    queue = delivery.queue(delivery.http(server), batch_size=5)
+    queue.start()
+    for i in range(5):
+        queue.track("clicked", {"i": i})
+    events = server.wait_for_events(5, timeout=5)
+    assert numbers(events) == [0, 1, 2, 3, 4]
+    (request,) = server.requests_to("events")
+    assert len(request.json()["events"]) == 5
+
+
+def test_flush_interval_sends_a_partial_batch(server: FlagKitServer, delivery: Delivery) -> None:
+    """Below batch_size, events still arrive once the flush interval elapses."""
+    queue = delivery.queue(delivery.http(server), batch_size=100, flush_interval=0.1)
+    queue.start()
+    queue.track("clicked", {"i": 0})
+    queue.track("clicked", {"i": 1})
+    assert numbers(server.wait_for_events(2, timeout=5)) == [0, 1]
+    assert len(server.requests_to("events")) == 1
+
+
+def test_order_is_kept_across_many_batches(server: FlagKitServer, delivery: Delivery) -> None:
+    """Events reach the server in the order they were tracked, across many POSTs."""
+    queue = delivery.queue(delivery.http(server), batch_size=7, max_batch_events=10)
+    queue.start()
+    for i in range(60):
+        queue.track("step", {"i": i})
+    assert queue.flush(timeout=10).ok
+    assert numbers(server.events()) == list(range(60))
+    assert all(len(r.json()["events"]) <= 10 for r in server.requests_to("events"))
+
+
+def test_flush_and_close_deliver_and_report(server: FlagKitServer, delivery: Delivery) -> None:
+    """flush() and close() deliver what is queued and say how much they sent."""
+    queue = delivery.queue(delivery.http(server), batch_size=1000)
+    for i in range(3):
+        queue.track("a", {"i": i})
+    assert queue.flush(timeout=5) == FlushResult(sent=3, pending=0, error=None)
+    queue.track("a", {"i": 3})
+    assert queue.close(timeout=5) == FlushResult(sent=1, pending=0, error=None)
+    assert numbers(server.events()) == [0, 1, 2, 3]
+    assert queue.stats.sent == 4 and queue.stats.dropped == 0
+
+
+def test_wire_body_is_the_signed_canonical_json(delivery: Delivery) -> None:
+    """The POST body is the exact canonical JSON that was signed; a verifying server takes it."""
+    with FlagKitServer(verify_signatures=True) as server:
+        queue = delivery.queue(delivery.http(server))
+        queue.set_environment_id("env-7")
+        context = EvaluationContext(
+            user_id="u-1", email="a@example.com", private_attributes=["email"]
+        )
+        queue.track(
+            "purchase", {"amount": 9.99, "currency": "EUR", "note": "caf\u00e9"}, context=context
+        )
+        assert queue.flush(timeout=5).ok
+        (event,) = server.events()
+        (request,) = server.requests_to("events")
+    assert request.status == 200
+    assert request.body == canonical_json(request.json()).encode("ascii")
+    signature = sign_body(
+        request.body.decode("ascii"), server.api_key, int(request.headers["X-Timestamp"])
+    )
+    assert request.headers["X-Signature"] == signature
+    assert request.headers["X-Key-Id"] == key_id(server.api_key)
+    assert event["eventType"] == "purchase" and event["sdkLanguage"] == "python"
+    assert event["environmentId"] == "env-7"
+    assert event["eventData"] == {"amount": 9.99, "currency": "EUR", "note": "caf\u00e9"}
+    assert event["context"] == {"userId": "u-1"}
+    assert uuid.UUID(event["eventId"]).version == 4
+
+
+def test_offline_queue_sends_nothing(server: FlagKitServer, delivery: Delivery) -> None:
+    """An offline queue never calls the server, even on flush() and close()."""
+    queue = delivery.queue(delivery.http(server), offline=True, batch_size=1, flush_interval=0.02)
+    queue.start()
+    queue.track("a")
+    assert queue.flush(timeout=5).pending == 1
+    queue.close(timeout=5)
+    assert server.requests_to("events") == []
+
+
+def test_outage_with_503s_then_refused_connections_loses_nothing(delivery: Delivery) -> None:
+    """503s, then a dead server, then a new one on the same port: every event arrives once."""
+    first = FlagKitServer().start()
+    try:
+        port = first.port
+        http = delivery.http(first)
+        queue = delivery.queue(http, batch_size=5, flush_interval=0.05)
+        queue.start()
+        first.inject_fault("events", statuses=[503] * 500)
+        for i in range(40):
+            queue.track("during-outage", {"i": i})
+        wait_until(lambda: queue.stats.failed_batches >= 2)
+        assert all(r.status == 503 for r in first.requests_to("events"))
+    finally:
+        first.stop()  # from here on connections are refused
+    failed = queue.stats.failed_batches
+    wait_until(lambda: queue.stats.failed_batches >= failed + 2)
+    assert first.events() == []
+    assert queue.stats.sent == 0
+    with FlagKitServer(port=port, max_events=50_000) as second:
+        events = second.wait_for_events(40, timeout=15)
+        assert queue.flush(timeout=10).ok
+        events = second.events()
+        stats = second.event_stats
+    assert sorted(numbers(events)) == list(range(40))
+    assert len({e["eventId"] for e in events}) == 40
+    assert stats["total"] == 40
+    assert queue.stats.sent == 40 and queue.stats.dropped == 0
+
+
+def test_a_batch_delivered_twice_is_recorded_once(
+    server: FlagKitServer, delivery: Delivery
+) -> None:
+    """A POST that timed out client-side but landed is resent; the server keeps one copy."""
+    http = delivery.http(server, timeout=0.3, retries=3)
+    queue = delivery.queue(http, batch_size=1000)
+    server.inject_fault("events", latency=0.8, count=1)
+    for i in range(5):
+        queue.track("once", {"i": i})
+    assert queue.flush(timeout=10).sent == 5
+    wait_until(lambda: server.event_stats["duplicates"] == 5)  # the slow first copy landed too
+    events = server.events()
+    assert numbers(events) == [0, 1, 2, 3, 4]
+    assert len(server.requests_to("events")) >= 2
