@@ -29,7 +29,7 @@ from flagkit.core.targeting import FlagModel, SegmentModel, compile_flag, compil
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import FlagState
 
-REPEATS = 7
+REPEATS = 15
 ON_OFF = [{"id": "on", "value": True}, {"id": "off", "value": False}]
 
 
@@ -157,7 +157,7 @@ def five_clause_rule_vs_simple() -> None:
     }
     check = evaluate(rule_flag, ctx, flags=env["flags"], segments={})  # type: ignore[arg-type]
     assert check.reason.value == "RULE_MATCH", check
-    number = 200_000
+    number = 50_000
     base, ruled, lookup = best(
         env,
         number,

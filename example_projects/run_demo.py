@@ -137,12 +137,13 @@ def _suggest(host: str, port: int) -> int:
 
 def wait_for_port(host: str, port: int, deadline: float, child: Child) -> bool:
     """Poll until ``host:port`` accepts a connection; False if the child exits or time is up."""
+    pause = threading.Event()
     while time.monotonic() < deadline:
         if child.process is not None and child.process.poll() is not None:
             return False
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return True
-        time.sleep(0.1)
+        pause.wait(0.1)
     return False
 
 
@@ -189,7 +190,7 @@ def start_child(child: Child) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent if _LIBC is not None else None,  # noqa: PLW1509
+        preexec_fn=_die_with_parent if _LIBC is not None else None,
     )
     say(f"started {child.name} pid {child.process.pid}")
 
@@ -278,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_children(args: argparse.Namespace) -> tuple[list[Child], dict[str, str]]:
-    """The three children and the environment shared by them and the setup commands."""
+    """The three children and the environment of the setup commands (the Django child's
+    adds ``DJANGO_SETTINGS_MODULE``)."""
     python = sys.executable
     data_dir: Path | None = args.data_dir
     env = dict(os.environ)
@@ -290,10 +292,14 @@ def build_children(args: argparse.Namespace) -> tuple[list[Child], dict[str, str
             "FLAGKIT_ADMIN_TOKEN": args.admin_token,
         }
     )
+    # Each child gets its own settings module, whatever the caller's environment says.
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("FLASK_APP", None)
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         env["DJANGO_SHOP_DB"] = str(data_dir / "django_shop.sqlite3")
         env["FLASK_SHOP_DB"] = str(data_dir / "flask_shop.sqlite3")
+    django_env = {**env, "DJANGO_SETTINGS_MODULE": "shop_site.settings"}
     host = args.host
     children = [
         Child(
@@ -321,7 +327,7 @@ def build_children(args: argparse.Namespace) -> tuple[list[Child], dict[str, str
             args.django_port,
             [python, "manage.py", "runserver", f"{host}:{args.django_port}", "--noreload"],
             DJANGO_DIR,
-            env,
+            django_env,
         ),
         Child(
             "flask",
@@ -344,13 +350,19 @@ def build_children(args: argparse.Namespace) -> tuple[list[Child], dict[str, str
             env,
         ),
     ]
-    return children, env
+    return children, django_env
 
 
-def _warm_up(url: str) -> None:
-    # The first request starts each site's FlagKit client; do it before a person does.
-    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=10) as response:
-        response.read()
+def wait_until_ready(url: str, deadline: float) -> bool:
+    """Poll a site's readiness probe (``/health/``) until it answers 200: its FlagKit client
+    has loaded the flags. False when the deadline passes first."""
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as response:
+            if response.status == 200:
+                return True
+        pause.wait(0.1)
+    return False
 
 
 def banner(args: argparse.Namespace) -> str:
@@ -437,8 +449,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 state = f"exited with status {code}" if code is not None else "did not start"
                 say(f"{child.name} {state} (port {child.port}); stopping the demo")
                 return 1
-        _warm_up(f"http://{args.host}:{args.django_port}/")
-        _warm_up(f"http://{args.host}:{args.flask_port}/")
+        for name, url in (
+            ("Django", f"http://{args.host}:{args.django_port}/health/"),
+            ("Flask", f"http://{args.host}:{args.flask_port}/health"),
+        ):
+            if not wait_until_ready(url, deadline):
+                say(f"the {name} shop has not loaded its flags yet ({url}); pages show defaults")
         with _print_lock:
             print(banner(args), flush=True)
         say("ready")

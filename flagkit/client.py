@@ -52,7 +52,12 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
 from flagkit._version import __version__
 from flagkit.core.cache import FlagSnapshot, FlagStore, parse_flags, parse_segments
-from flagkit.core.context_manager import ContextManager, ContextSource, context_from_mapping
+from flagkit.core.context_manager import (
+    ContextManager,
+    ContextSource,
+    build_context,
+    context_from_mapping,
+)
 from flagkit.core.dispatcher import Dispatcher, Listeners
 from flagkit.core.evaluator import evaluate as evaluate_flag
 from flagkit.core.event_queue import EventQueue
@@ -658,6 +663,7 @@ class FlagKitClient:
 
     def _first_load_failed(self, error: FlagKitError) -> None:
         self._last_error = error
+        self._error_streak = True  # background retries of this outage stay quiet
         self._report_error(error)
         if error.recoverable:
             self._logger.warning("first load failed (%s); retrying in the background", error)
@@ -682,6 +688,7 @@ class FlagKitClient:
             self._error_streak = False
             poller = self._poller
             start_streaming = self._streaming is None and self._options.streaming.enabled
+        self._events.start()  # idempotent; refresh() may be what loaded a NEW client
         if start_streaming:
             self._start_streaming()
         keep_updating = self._options.enable_polling or self._options.streaming.enabled
@@ -747,20 +754,27 @@ class FlagKitClient:
                     if poller is not None:
                         poller.stop()
                     return
+                if error is exc:
+                    raise
                 raise error from exc
             self._first_load_succeeded()
             return
-        if self._streaming_connected() and not self._catch_up:
+        catch_up = self._catch_up
+        if self._streaming_connected() and not catch_up:
             self._store.renew()  # the stream is healthy: the flags are current
             return
-        if not self._options.enable_polling and not self._catch_up:
+        if not self._options.enable_polling and not catch_up:
             return
         self._catch_up = False
         try:
             self._poll_updates(deadline)
         except Exception as exc:
+            if catch_up:
+                self._catch_up = True  # still owed: try again next tick
             error = self._as_flagkit_error(exc)
             self._background_failure(error)
+            if error is exc:
+                raise
             raise error from exc
         self._error_streak = False
         self._last_error = None
@@ -1083,8 +1097,6 @@ class FlagKitClient:
         """
         if not isinstance(user_id, str) or not user_id:
             raise TypeError(f"user_id must be a non-empty str, got {user_id!r}")
-        from flagkit.core.context_manager import build_context
-
         self._pii.check_context(build_context(user_id, attributes))
         self._contexts.identify(user_id, attributes)
         self._track_builtin("context.identified", {"userId": user_id})
@@ -1303,6 +1315,30 @@ class FlagKitClient:
     # -- evaluation internals -------------------------------------------------------------
 
     def _typed(self, key: Any, default: Any, context: Any, expected: FlagType) -> Any:
+        if self._fast:
+            # Second-fastest path: a targeted flag, evaluated without building an outcome.
+            # Anything unusual (unknown key, odd context, stale snapshot) takes _lookup.
+            try:
+                snapshot = self._store._snapshot
+                entry = snapshot.entries[key]
+                model = entry.model
+                if (
+                    model is not None
+                    and (context is None or type(context) is EvaluationContext)
+                    and time.monotonic() <= snapshot.expires_at
+                ):
+                    decision = evaluate_flag(
+                        model,
+                        self._contexts.resolve(context),
+                        flags=snapshot.models,
+                        segments=snapshot.segments,
+                    )
+                    value = decision.value
+                    if entry.flag_type is expected and _matches(expected, value):
+                        return float(value) if expected is _NUMBER else value
+                    return default
+            except Exception:  # noqa: S110 - the full path below handles and logs it
+                pass
         try:
             return self._lookup(key, default, _LazyContext(self._contexts, context), expected)[0]
         except Exception:

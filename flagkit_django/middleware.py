@@ -17,11 +17,12 @@ For each request the middleware
   ``get_client().get_boolean_value("x", False)`` in a view evaluates for the current user
   while the client's process-wide global context is never written — concurrent requests
   (threads or asyncio tasks) never see each other's users;
-- sets the signed anonymous-key cookie when a flag was evaluated for an anonymous visitor
-  who had none (so percentage rollouts stay sticky per browser).
+- sets the signed anonymous-key cookie when a flag was evaluated with the context of an
+  anonymous visitor who had none (so percentage rollouts stay sticky per browser).
 
 Sync and async capable. Under WSGI the context is built on first use (no query unless a
-flag is evaluated). Under ASGI it is built before the view runs — with ``request.auser()``
+targeted flag is evaluated, ``track()`` is called or ``request.flags.context`` is read).
+Under ASGI it is built before the view runs — with ``request.auser()``
 and an async group query — because a view's synchronous flag lookups cannot query the
 database from the event loop.
 """
@@ -170,8 +171,11 @@ class RequestFlags:
             return
         adapter = conf.get_adapter_settings()
         request = self._request
-        auser = getattr(request, "auser", None)
-        user = await auser() if auser is not None else getattr(request, "user", None)
+        auser = getattr(request, "auser", None)  # Django >= 5.0
+        if auser is not None:
+            user = await auser()
+        else:
+            user = await sync_to_async(_resolved_user)(request)
         groups = None
         if user is not None and getattr(user, "is_authenticated", False):
             groups = await agroup_names(user)
@@ -292,6 +296,14 @@ def get_request_flags(request: HttpRequest) -> RequestFlags:
     flags = RequestFlags(request)
     request.flags = flags
     return flags
+
+
+def _resolved_user(request: HttpRequest) -> Any:
+    """``request.user`` with its lazy object evaluated (run in a worker thread)."""
+    user = getattr(request, "user", None)
+    if user is not None:
+        bool(getattr(user, "is_authenticated", False))  # forces the lazy lookup here
+    return user
 
 
 def _is_fallback(result: EvaluationResult[Any]) -> bool:

@@ -26,6 +26,12 @@ FLAGS_FILE = Path(__file__).resolve().parent.parent / "flags.json"
 PASSWORD = "flagkit-demo"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Tests hash the demo passwords with a fast hasher (the real one takes ~1 s each)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def shop_server(settings: Any) -> Iterator[FlagKitServer]:
     """A FlagKit server serving ``example_projects/flags.json``; the shop's client uses it."""

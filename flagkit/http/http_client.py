@@ -509,6 +509,28 @@ def _close_inherited_sockets(client: httpx.Client) -> None:
                 sock.close()
 
 
+_ssl_lock = threading.Lock()
+_default_ssl: ssl.SSLContext | None = None
+
+
+def _ssl_context(base_url: str) -> ssl.SSLContext:
+    """The TLS context for a client of ``base_url``; verification is always required.
+
+    Loading the CA bundle costs tens to hundreds of milliseconds, so the verifying context is
+    built once per process, on first use (an ``SSLContext`` is safe to share between
+    threads and clients). A plain ``http://`` base URL never opens a TLS connection
+    (redirects are not followed), so it gets a context with no trust anchors: still
+    ``CERT_REQUIRED``, it would refuse any certificate rather than skip the check.
+    """
+    global _default_ssl
+    if base_url.startswith("http://"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with _ssl_lock:
+        if _default_ssl is None:
+            _default_ssl = httpx.create_ssl_context()
+        return _default_ssl
+
+
 def _user_agent(version: str) -> str:
     return (
         f"FlagKit-Python/{version} ({platform.python_implementation()}/"
@@ -545,12 +567,23 @@ class HttpClient:
         self._last_usage: UsageMetrics | None = None
         self._abandoned: list[httpx.Client] = []
         self._client = self._new_client()
-        self._stream_client = self._new_client()
+        self._stream_client: httpx.Client | None = None  # created on first stream
 
     def _new_client(self) -> httpx.Client:
         return httpx.Client(
-            timeout=self._config.timeout, follow_redirects=False, verify=True, http2=False
+            timeout=self._config.timeout,
+            follow_redirects=False,
+            verify=_ssl_context(self._base_url),
+            http2=False,
         )
+
+    def _streaming_client(self) -> httpx.Client:
+        with self._lock:
+            if self._closed.is_set():
+                raise FlagKitError("INTERNAL_STATE_ERROR", "the HTTP client is closed")
+            if self._stream_client is None:
+                self._stream_client = self._new_client()
+            return self._stream_client
 
     def __repr__(self) -> str:
         return (
@@ -683,7 +716,7 @@ class HttpClient:
         with contextlib.ExitStack() as stack:
             try:
                 response = stack.enter_context(
-                    self._stream_client.stream(
+                    self._streaming_client().stream(
                         "GET",
                         self._url("/sdk/stream"),
                         params={"token": token},
@@ -733,9 +766,10 @@ class HttpClient:
         have been held by a parent thread at ``fork()``); the child's copies of their socket
         descriptors are closed, which leaves the parent's connections untouched.
         """
-        for inherited in (self._client, self._stream_client):
-            _close_inherited_sockets(inherited)
-        self._abandoned.extend((self._client, self._stream_client))
+        inherited = [c for c in (self._client, self._stream_client) if c is not None]
+        for client in inherited:
+            _close_inherited_sockets(client)
+        self._abandoned.extend(inherited)
         self._lock = threading.Lock()
         self._streams = set()
         was_closed = self._closed.is_set()
@@ -744,7 +778,7 @@ class HttpClient:
             self._closed.set()
         self._breaker.reset_after_fork()
         self._client = self._new_client()
-        self._stream_client = self._new_client()
+        self._stream_client = None
 
     def close(self) -> None:
         """Close connections and open streams; wake backoff sleeps. Idempotent.
@@ -756,10 +790,12 @@ class HttpClient:
         self._closed.set()
         with self._lock:
             streams = list(self._streams)
+            stream_client = self._stream_client
         for stream in streams:
             stream.close()
         self._client.close()
-        self._stream_client.close()
+        if stream_client is not None:
+            stream_client.close()
 
     # -- internals --------------------------------------------------------------------
 

@@ -200,6 +200,7 @@ class FlagKitServer:
         self._flags_file = Path(flags_file) if flags_file is not None else None
         self._file_doc = FlagsDocument()
         self._file_signature: tuple[int, int, int] | None = None
+        self._pending_signature: tuple[int, int, int] | None = None
         self._file_hash = b""
         self._file_missing_logged = False
         self._polls = 0
@@ -688,9 +689,14 @@ class FlagKitServer:
             return
         self._file_missing_logged = False
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        # Re-hash now and then too: coarse mtimes can hide an edit of the same size.
-        if signature == self._file_signature and self._polls % 5:
-            return
+        if signature != self._file_signature:
+            # Read only once the file has stopped changing for one poll, so a save caught
+            # half-way (truncated, partly written) is not reported as a broken file.
+            if signature != self._pending_signature:
+                self._pending_signature = signature
+                return
+        elif self._polls % 5:
+            return  # unchanged; but re-hash now and then: coarse mtimes can hide an edit
         with self._file_lock:
             try:
                 data = path.read_bytes()

@@ -320,6 +320,9 @@ def _validate_targeting(doc: Mapping[str, Any]) -> None:
     path (or a 400 from the admin API). ``doc`` has top-level ``flags`` and ``segments``
     lists in the same order as in the file. This is the single place that needs the call.
     """
+    from flagkit.core.targeting import validate_flags_document
+
+    validate_flags_document(doc)
 
 
 def check_targeting(doc: Mapping[str, Any]) -> None:

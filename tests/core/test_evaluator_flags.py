@@ -786,3 +786,36 @@ def test_model_attributes() -> None:
     assert model.prerequisites == (("p", "on"),)
     assert model.segment_keys == frozenset({"beta", "staff"})
     assert "targeted" in repr(model)
+
+
+def test_hostile_strings_are_data_not_code() -> None:
+    """Attribute names, values, ids and keys full of quotes and newlines only ever match
+    literally: nothing from a flag becomes generated source."""
+    evil = "x') or __import__('os').system('exit 1') or ('\n\"\"\"{}"
+    raw = {
+        "key": evil,
+        "value": evil,
+        "enabled": True,
+        "version": 1,
+        "flagType": "string",
+        "salt": evil,
+        "variations": [{"id": evil, "value": evil}, {"id": "plain", "value": "plain"}],
+        "targets": [{"variation": evil, "values": [evil]}],
+        "rules": [
+            {
+                "id": evil,
+                "clauses": [
+                    {"attribute": evil, "op": "in", "values": [evil]},
+                    {"attribute": f"custom.{evil}", "op": "startsWith", "values": [evil[:5]]},
+                ],
+                "variation": evil,
+            }
+        ],
+        "fallthrough": {"variation": "plain"},
+    }
+    model = compile_flag(FlagState.from_dict(raw))
+    assert model.error is None
+    hit = EvaluationContext(user_id="u", custom={evil: evil})
+    assert run(model, hit) == Decision(evil, R.RULE_MATCH, evil, evil)
+    assert run(model, EvaluationContext(user_id=evil)).reason is R.TARGET_MATCH
+    assert run(model, user("u", x="x")) == Decision("plain", R.FALLTHROUGH, "plain")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -312,6 +313,18 @@ def test_tls_failure_is_an_ssl_error_and_not_retried(
         client.get_json("/sdk/init")
     assert info.value.code == "NETWORK_SSL_ERROR"
     assert not info.value.recoverable
+
+
+def test_tls_verification_is_always_required() -> None:
+    """Every client's TLS context requires a verified certificate and hostname."""
+    from flagkit.http.http_client import _ssl_context
+
+    for base_url in ("https://api.flagkit.dev/api/v1", "http://localhost:8200/api/v1"):
+        context = _ssl_context(base_url)
+        assert context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname
+    # Plain-http clients get a context with no trust anchors: any certificate is refused.
+    assert _ssl_context("http://localhost:8200").get_ca_certs() == []
 
 
 # -- retries -----------------------------------------------------------------------------

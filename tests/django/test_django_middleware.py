@@ -3,6 +3,7 @@ the sticky anonymous cookie, the request scope and per-request memoisation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -282,3 +283,43 @@ def test_request_flags_work_after_the_middleware_returned(
     assert isinstance(flags, RequestFlags)
     assert flags.context.anonymous is True
     assert flags.context.user_key is not None
+
+
+def test_track_sends_the_request_users_context(
+    live: FlagKitServer, client: Client, users: dict[str, User]
+) -> None:
+    """request.flags.track() records the event for the request's user, private attributes
+    stripped."""
+    client.force_login(users["staff"])
+    assert client.get("/track/").content == b"tracked"
+    get_client().flush(5)
+    (event,) = live.wait_for_events(1, event_type="checkout_clicked")
+    assert event["eventData"] == {"step": 2}
+    assert event["context"]["userId"] == str(users["staff"].pk)
+    assert event["context"]["custom"]["is_staff"] is True
+    assert not {"email", "name", "ip"} & set(event["context"])
+    assert "staff@example.com" not in json.dumps(event)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_path_without_auser(
+    live: FlagKitServer, rf: RequestFactory, users: dict[str, User]
+) -> None:
+    """Under ASGI without ``request.auser`` (Django < 5), the lazy ``request.user`` is
+    resolved in a worker thread, so the event loop never queries the database."""
+    from django.utils.functional import SimpleLazyObject
+
+    staff_pk = users["staff"].pk
+    request = rf.get("/")
+    request.user = SimpleLazyObject(lambda: User.objects.get(pk=staff_pk))
+    assert not hasattr(request, "auser")
+
+    async def view(req: Any) -> HttpResponse:
+        return HttpResponse(str(req.flags.is_enabled("staff-feature")))
+
+    async def run() -> HttpResponse:
+        return await FlagKitMiddleware(view)(request)  # type: ignore[no-any-return]
+
+    response = asyncio.run(run())
+    assert response.content == b"True"
+    assert request.flags.context.user_id == str(staff_pk)

@@ -83,9 +83,11 @@ def test_testcase_class_decorator() -> None:
     @override_flags({"new-checkout": False})
     class Decorated(SimpleTestCase):
         def test_one(self) -> None:
+            """The class-level override is active."""
             seen.append(self.client.get("/checkout/").status_code == 404)
 
         def test_two(self) -> None:
+            """A nested override wins inside its block, the class one comes back after."""
             with override_flags({"new-checkout": True}):
                 seen.append(self.client.get("/checkout/").status_code == 200)
             seen.append(get_client().get_boolean_value("new-checkout", True) is False)

@@ -145,10 +145,10 @@ def test_file_edit_is_pushed_to_streams(tmp_path: Path, open_stream: OpenStream)
     with FlagKitServer(flags_file=path, watch_interval=0.05) as srv:
         reader = open_stream(srv)
         path.write_text(json.dumps({"flags": [{"key": "a", "value": 1}, {"key": "b", "value": 3}]}))
-        data = reader.next("flag_updated", timeout=1.0)
+        data = reader.next("flag_updated")
         assert (data["key"], data["value"], data["version"]) == ("b", 3, 2)
         path.write_text(json.dumps({"flags": [{"key": "b", "value": 3}]}))
-        assert reader.next("flag_deleted", timeout=1.0) == {"key": "a"}
+        assert reader.next("flag_deleted") == {"key": "a"}
 
 
 def test_stop_ends_streams_and_threads_promptly(open_stream: OpenStream) -> None:

@@ -16,4 +16,5 @@ urlpatterns = [
     path("staff/", views.StaffToolsView.as_view(), name="staff-tools"),
     path("flags/", views.flag_table, name="flags"),
     path("about/", views.about, name="about"),
+    path("health/", views.health, name="health"),
 ]

@@ -17,11 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
+from flagkit_django import get_client
 from flagkit_django.decorators import flag_required
 from flagkit_django.mixins import FlagRequiredMixin
 from shop import receivers
@@ -62,7 +63,9 @@ def _track_purchase(request: HttpRequest, products: list[Product], checkout: str
 
 def home(request: HttpRequest) -> HttpResponse:
     """Product list; the template reads the flags with tags."""
-    return render(request, "shop/home.html", {"products": PRODUCTS, "cart_size": len(_cart(request))})
+    return render(
+        request, "shop/home.html", {"products": PRODUCTS, "cart_size": len(_cart(request))}
+    )
 
 
 @require_POST
@@ -174,3 +177,12 @@ def about(request: HttpRequest) -> HttpResponse:
     return render(request, "shop/about.jinja", using="jinja2")
 
 
+def health(request: HttpRequest) -> JsonResponse:
+    """Readiness probe: 200 once the FlagKit client has loaded its flags, else 503.
+
+    ``make demo`` waits for it before printing the URLs; a load balancer can use it too.
+    """
+    client = get_client()
+    ready = client.is_ready()
+    body = {"flagkit": {"ready": ready, "flags": len(client.get_all_flag_keys())}}
+    return JsonResponse(body, status=200 if ready else 503)

@@ -37,6 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=os.environ.get("FLASK_SECRET_KEY", "flask-shop-demo-only-not-a-secret"),
         DATABASE=os.environ.get("FLASK_SHOP_DB")
         or os.path.join(app.instance_path, "flask_shop.sqlite3"),
+        PASSWORD_HASH_METHOD="scrypt",  # tests use a fast one
         # FlagKit: every FLAGKIT_* key is documented in docs/flask.md.
         FLAGKIT_API_KEY=os.environ.get("FLAGKIT_DEMO_API_KEY", "sdk_demo_key_123456"),
         FLAGKIT_LOCAL_PORT=int(os.environ.get("FLAGKIT_DEMO_SERVER_PORT", "8200")),

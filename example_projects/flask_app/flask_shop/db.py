@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app, g
+from flask.cli import with_appcontext
 from werkzeug.security import generate_password_hash
 
 PASSWORD = "flagkit-demo"
@@ -69,7 +70,7 @@ def init_db() -> None:
                 user["username"],
                 user["name"],
                 f"{user['username']}@example.com",
-                generate_password_hash(PASSWORD),
+                generate_password_hash(PASSWORD, method=current_app.config["PASSWORD_HASH_METHOD"]),
                 int(user["is_staff"]),
                 user["groups"],
             ),
@@ -78,6 +79,7 @@ def init_db() -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the database and the demo users alice (staff), bob (beta), carol (regular)."""
     init_db()

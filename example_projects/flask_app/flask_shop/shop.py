@@ -176,3 +176,14 @@ def staff_tools() -> str:
     changes = list(current_app.extensions["flask_shop"]["changes"])
     return render_template("staff.html", changes=changes)
 
+
+@bp.get("/health")
+def health() -> tuple[dict[str, Any], int]:
+    """Readiness probe: 200 once the app's FlagKit client has loaded its flags, else 503.
+
+    ``make demo`` waits for it before printing the URLs; a load balancer can use it too.
+    """
+    client = flagkit.client
+    ready = client.is_ready()
+    body = {"flagkit": {"ready": ready, "flags": len(client.get_all_flag_keys())}}
+    return body, 200 if ready else 503
