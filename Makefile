@@ -4,20 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+# `make demo SERVER_PORT=8201 DJANGO_PORT=8001 FLASK_PORT=5001` (or the same as env variables)
+SERVER_PORT ?= 8200
+DJANGO_PORT ?= 8000
+FLASK_PORT ?= 5000
+
+# The browser tests drive Debian's Chromium and its matching driver (no browser download).
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+BROWSER_PACKAGES := chromium chromium-driver
+
+.PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,django,flask]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,django,flask,e2e]"
 	touch $(STAMP)
 
+# Local FlagKit server (flags.json) + Django shop + Flask shop in the foreground; Ctrl-C stops all.
 demo: $(STAMP)
-	$(BIN)/flagkit serve --flags example_projects/flags.json
+	$(BIN)/python example_projects/run_demo.py \
+		--server-port $(SERVER_PORT) --django-port $(DJANGO_PORT) --flask-port $(FLASK_PORT)
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,11 +38,35 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# Everything but the Django shop (which needs its own settings module, hence its own process).
+pytest: $(STAMP) browser pytest-django-shop
 	$(BIN)/python -m pytest
+
+pytest-django-shop: $(STAMP)
+	cd example_projects/django_shop && ../../$(BIN)/python -m pytest
+
+# The browser tests alone (make test runs them too).
+e2e: $(STAMP) browser
+	$(BIN)/python -m pytest tests/e2e
+
+# Install Debian's chromium + chromium-driver when missing (as root, or with sudo).
+browser:
+	@if [ -x "$(CHROMIUM)" ] && [ -x "$(CHROMEDRIVER)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "The browser tests need $(BROWSER_PACKAGES); install them as root: apt-get install -y $(BROWSER_PACKAGES)" >&2; exit 1; fi; \
+	echo "Installing $(BROWSER_PACKAGES) with apt-get (for the browser tests)..."; \
+	mkdir -p .e2e; \
+	if $$SUDO apt-get update -q >.e2e/apt.log 2>&1 && \
+	   $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >>.e2e/apt.log 2>&1; then \
+		echo "Installed: $$($(CHROMIUM) --version 2>/dev/null)"; \
+	else \
+		tail -n 20 .e2e/apt.log >&2; \
+		echo "Could not install $(BROWSER_PACKAGES) (log: .e2e/apt.log). Install them yourself: sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; \
+		exit 1; \
+	fi
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info .e2e

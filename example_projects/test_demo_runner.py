@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,12 +14,14 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import pytest
 
 RUNNER = Path(__file__).resolve().parent / "run_demo.py"
+FLAGS_FILE = Path(__file__).resolve().parent / "flags.json"
 API_KEY = "sdk_demo_key_123456"
 
 
@@ -138,9 +142,24 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> str:
     return body.decode()
 
 
+@dataclass
+class RunningDemo:
+    """A demo started by the ``demo`` fixture."""
+
+    process: subprocess.Popen[str]
+    output: Output
+    server_port: int
+    django_port: int
+    flask_port: int
+    flags_file: Path
+
+
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, list[int]]]:
-    """A running demo on three free ports; killed at teardown if a test left it running."""
+def demo(tmp_path: Path) -> Iterator[RunningDemo]:
+    """A running demo on three free ports, serving a copy of flags.json (so a test may edit
+    it); stopped with SIGINT at teardown if a test left it running."""
+    flags_file = tmp_path / "flags.json"
+    shutil.copy(FLAGS_FILE, flags_file)
     ports = free_ports(3)
     process, output = start_runner(
         "--server-port",
@@ -149,10 +168,12 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, list[i
         str(ports[1]),
         "--flask-port",
         str(ports[2]),
-        data_dir=tmp_path,
+        "--flags",
+        str(flags_file),
+        data_dir=tmp_path / "data",
     )
     try:
-        yield process, output, ports
+        yield RunningDemo(process, output, *ports, flags_file)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -165,11 +186,12 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, list[i
 
 
 def test_demo_starts_all_three_serves_pages_and_stops_cleanly_on_ctrl_c(
-    demo: tuple[subprocess.Popen[str], Output, list[int]],
+    demo: RunningDemo,
 ) -> None:
     """The runner prepares the databases, brings up the server, the Django shop and the
     Flask shop on the given ports, and SIGINT stops every child before it exits with 0."""
-    process, output, (server_port, django_port, flask_port) = demo
+    process, output = demo.process, demo.output
+    ports = (demo.server_port, demo.django_port, demo.flask_port)
     output.wait_for(r"^\[demo\] ready$", timeout=90)
     pids = {
         m.group(1): int(m.group(2))
@@ -177,22 +199,39 @@ def test_demo_starts_all_three_serves_pages_and_stops_cleanly_on_ctrl_c(
     }
     assert set(pids) == {"server", "django", "flask"}
     assert set(pids.values()) <= children_of(process.pid)
-    for port in (server_port, django_port, flask_port):
-        assert port_open(port)
+    assert all(port_open(port) for port in ports)
 
-    init = fetch(f"http://127.0.0.1:{server_port}/api/v1/sdk/init", {"X-API-Key": API_KEY})
+    init = fetch(f"http://127.0.0.1:{demo.server_port}/api/v1/sdk/init", {"X-API-Key": API_KEY})
     assert '"welcome-message"' in init
-    assert "Welcome to the FlagKit demo shop!" in fetch(f"http://127.0.0.1:{django_port}/")
-    assert "Welcome to the FlagKit demo shop!" in fetch(f"http://127.0.0.1:{flask_port}/")
+    assert "Welcome to the FlagKit demo shop!" in fetch(f"http://127.0.0.1:{demo.django_port}/")
+    assert "Welcome to the FlagKit demo shop!" in fetch(f"http://127.0.0.1:{demo.flask_port}/")
     banner = output.text()
-    assert f"http://127.0.0.1:{django_port}/" in banner and "alice" in banner
+    assert f"http://127.0.0.1:{demo.django_port}/" in banner and "alice" in banner
 
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
     output.join(5)
     assert "[demo] stopped (Ctrl-C)" in output.text()
     assert not [name for name, pid in pids.items() if pid_alive(pid)]
-    assert not any(port_open(p) for p in (server_port, django_port, flask_port))
+    assert not any(port_open(port) for port in ports)
+
+
+def test_editing_the_flags_file_changes_both_sites_on_the_next_load(demo: RunningDemo) -> None:
+    """An edit of the flags file reaches both running shops (file watch, then streaming):
+    reloading the page shows the new value within a few seconds."""
+    demo.output.wait_for(r"^\[demo\] ready$", timeout=90)
+    document = json.loads(demo.flags_file.read_text())
+    for flag in document["flags"]:
+        if flag["key"] == "welcome-message":
+            flag["value"] = "Edited in flags.json"
+    demo.flags_file.write_text(json.dumps(document))
+    for port in (demo.django_port, demo.flask_port):
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 10
+        pause = threading.Event()
+        while "Edited in flags.json" not in fetch(url):
+            assert time.monotonic() < deadline, f"{url} still shows the old message"
+            pause.wait(0.1)
 
 
 def test_port_in_use_is_reported_in_one_line_and_nothing_starts(tmp_path: Path) -> None:

@@ -51,7 +51,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
 from flagkit._version import __version__
-from flagkit.core.cache import FlagSnapshot, FlagStore, parse_flags, parse_segments
+from flagkit.core.cache import (
+    NEEDS_EVALUATION,
+    FlagSnapshot,
+    FlagStore,
+    parse_flags,
+    parse_segments,
+)
 from flagkit.core.context_manager import (
     ContextManager,
     ContextSource,
@@ -265,7 +271,7 @@ class FlagKitClient:
         self._logger = build_logger(options.logger, debug=options.debug)
         self._session_id = str(uuid.uuid4())
         self._pii = PiiChecker(strict=options.strict_pii_mode, logger=self._logger)
-        self._contexts = ContextManager()
+        self._contexts = ContextManager(self._logger)
         self._jitter = options.evaluation_jitter
         self._overrides: dict[str, Any] = {}
         self._fast = not self._jitter.enabled
@@ -624,9 +630,10 @@ class FlagKitClient:
             if self._state is not ClientState.NEW and self._state is not ClientState.STARTING:
                 return
             self._state = ClientState.READY
+            listeners = self._ready_listeners.snapshot()
         self._events.start()
         self._ready.set()
-        self._notify_ready()
+        self._notify_ready(listeners)
 
     def _start_poller(self, *, first_load: bool, initial_delay: float | None = None) -> None:
         """Create and start the updates loop.
@@ -684,6 +691,7 @@ class FlagKitClient:
             if self._state is ClientState.CLOSED:
                 return
             self._state = ClientState.READY
+            listeners = self._ready_listeners.snapshot()
             self._last_error = None
             self._error_streak = False
             poller = self._poller
@@ -702,7 +710,7 @@ class FlagKitClient:
         elif keep_updating:
             self._start_poller(first_load=False)
         self._ready.set()
-        self._notify_ready()
+        self._notify_ready(listeners)
 
     def _start_streaming(self) -> None:
         from flagkit.core.streaming import StreamingManager
@@ -960,11 +968,13 @@ class FlagKitClient:
 
     # -- callbacks ------------------------------------------------------------------------
 
-    def _notify_ready(self) -> None:
+    def _notify_ready(self, listeners: tuple[Callable[[], None], ...]) -> None:
+        # ``listeners`` was taken under the lock with the READY transition, so a listener
+        # added concurrently is called exactly once (here or by add_ready_listener).
         callback = self._options.on_ready
         if callback is not None:
             self._dispatcher.submit(callback)
-        for listener in self._ready_listeners.snapshot():
+        for listener in listeners:
             self._dispatcher.submit(listener)
 
     def _notify_update(self, flags: list[FlagState]) -> None:
@@ -992,8 +1002,10 @@ class FlagKitClient:
     def add_ready_listener(self, fn: Callable[[], None]) -> Callable[[], None]:
         """Call ``fn()`` when the client becomes ready (at once, dispatched, if it already
         is). Runs on the ``flagkit-dispatch`` thread. Returns an unsubscribe function."""
-        unsubscribe = self._ready_listeners.add(fn)
-        if self._state is ClientState.READY:
+        with self._lock:
+            unsubscribe = self._ready_listeners.add(fn)
+            already = self._state is ClientState.READY
+        if already:
             self._dispatcher.submit(fn)
         return unsubscribe
 
@@ -1176,8 +1188,10 @@ class FlagKitClient:
         """
         if self._fast:
             try:
-                return self._store._snapshot.bools[key]
-            except (KeyError, TypeError):
+                value = self._store._snapshot.bools[key]
+                if value is not NEEDS_EVALUATION:
+                    return value
+            except (KeyError, TypeError):  # unknown or unhashable: the full path reports it
                 pass
         return self._typed(key, default, context, _BOOLEAN)  # type: ignore[no-any-return]
 
@@ -1187,8 +1201,10 @@ class FlagKitClient:
         """The string value of flag ``key`` (``default`` on any problem). Never raises."""
         if self._fast:
             try:
-                return self._store._snapshot.strings[key]
-            except (KeyError, TypeError):
+                value = self._store._snapshot.strings[key]
+                if value is not NEEDS_EVALUATION:
+                    return value
+            except (KeyError, TypeError):  # unknown or unhashable: the full path reports it
                 pass
         return self._typed(key, default, context, _STRING)  # type: ignore[no-any-return]
 
@@ -1199,8 +1215,10 @@ class FlagKitClient:
         problem). Never raises."""
         if self._fast:
             try:
-                return self._store._snapshot.numbers[key]
-            except (KeyError, TypeError):
+                value = self._store._snapshot.numbers[key]
+                if value is not NEEDS_EVALUATION:
+                    return value
+            except (KeyError, TypeError):  # unknown or unhashable: the full path reports it
                 pass
         return self._typed(key, default, context, _NUMBER)  # type: ignore[no-any-return]
 
@@ -1225,8 +1243,10 @@ class FlagKitClient:
         shared with other callers)."""
         if self._fast:
             try:
-                return self._store._snapshot.jsons[key]
-            except (KeyError, TypeError):
+                value = self._store._snapshot.jsons[key]
+                if value is not NEEDS_EVALUATION:
+                    return value
+            except (KeyError, TypeError):  # unknown or unhashable: the full path reports it
                 pass
         return self._typed(key, default, context, _JSON)  # type: ignore[no-any-return]
 
@@ -1337,7 +1357,7 @@ class FlagKitClient:
                     if entry.flag_type is expected and _matches(expected, value):
                         return float(value) if expected is _NUMBER else value
                     return default
-            except Exception:  # noqa: S110 - the full path below handles and logs it
+            except Exception:  # the full path below handles and logs it
                 pass
         try:
             return self._lookup(key, default, _LazyContext(self._contexts, context), expected)[0]

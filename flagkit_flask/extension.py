@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, current_app, g, has_app_context, has_request_context
+from flask import Flask, after_this_request, current_app, g, has_app_context, has_request_context
 
 from flagkit.types.flag import EvaluationReason, EvaluationResult
 from flagkit_flask import signals
@@ -56,7 +56,14 @@ if TYPE_CHECKING:
     from flagkit.types.context import EvaluationContext
     from flagkit.types.flag import FlagState
 
-__all__ = ["EXTENSION_KEY", "FlagKit", "FlagKitState", "RequestFlags", "get_state"]
+__all__ = [
+    "EXTENSION_KEY",
+    "FlagKit",
+    "FlagKitState",
+    "RequestFlags",
+    "active_request_flags",
+    "get_state",
+]
 
 logger = logging.getLogger("flagkit.flask")
 
@@ -98,6 +105,11 @@ _active: contextvars.ContextVar[RequestFlags | None] = contextvars.ContextVar(
 )
 
 
+def active_request_flags() -> RequestFlags | None:
+    """The :class:`RequestFlags` whose request scope is active in this thread/task, if any."""
+    return _active.get()
+
+
 class RequestFlags:
     """Flag lookups for one request and its user, memoised per request (``g._flagkit``).
 
@@ -121,7 +133,6 @@ class RequestFlags:
         "_scope",
         "_state",
         "_token",
-        "_used",
     )
 
     def __init__(self, state: FlagKitState, client: FlagKitClient) -> None:
@@ -132,7 +143,6 @@ class RequestFlags:
         self._anonymous_key: AnonymousKey | None = None
         self._results: dict[str, EvaluationResult[Any]] = {}
         self._bools: dict[str, bool] = {}
-        self._used = False
         self._scope: contextlib.AbstractContextManager[None] | None = None
         self._token: contextvars.Token[RequestFlags | None] | None = None
 
@@ -157,10 +167,10 @@ class RequestFlags:
     def build_context(self) -> EvaluationContext | None:
         """Build the context once (the factory given to ``client.context_scope``).
 
-        Marks the request as evaluated for its user (an anonymous visitor then gets the
-        anonymous-key cookie). A loader that raises is logged and gives no context.
+        An anonymous visitor without a valid key cookie gets a new key, and the cookie is
+        set on this request's response (``after_this_request``). A loader that raises is
+        logged and gives no context.
         """
-        self._used = True
         if self._built:
             return self._context
         self._built = True
@@ -181,6 +191,8 @@ class RequestFlags:
         key = None
         if user_part.user_id is None:
             key = self._anonymous_key = AnonymousKey(app, settings)
+            if key.is_new:
+                after_this_request(self._set_cookie)
         context: EvaluationContext | None = request_context(user_part, settings, key)
         loader = state.extension._context_loader
         if loader is not None and context is not None:
@@ -295,11 +307,12 @@ class RequestFlags:
             # the scope dies with that context anyway.
             logger.debug("FlagKit request scope left from another context", exc_info=True)
 
-    def finish(self, response: Response) -> None:
-        """Set the anonymous-key cookie on ``response`` if one was generated and used."""
+    def _set_cookie(self, response: Response) -> Response:
+        """Set the new anonymous-key cookie on ``response`` (an ``after_this_request``)."""
         key = self._anonymous_key
-        if key is not None and key.is_new and self._used:
+        if key is not None:
             key.apply(response, self._state.adapter)
+        return response
 
     def __repr__(self) -> str:
         return f"<RequestFlags evaluated={sorted({*self._results, *self._bools})!r}>"
@@ -424,18 +437,17 @@ class FlagKitState:
             client = self._create_client()
         flags = RequestFlags(self, client)
         g._flagkit = flags
-        flags.enter()
-
-    def after_request(self, response: Response) -> Response:
-        """Set the anonymous-key cookie when a new key was used."""
-        flags = g.get("_flagkit")
-        if flags is not None and flags._state is self:
-            flags.finish(response)
-        return response
+        # RequestFlags.enter(), inlined: this runs on every request.
+        scope = client.context_scope(flags.build_context)
+        scope.__enter__()
+        flags._scope = scope
+        flags._token = _active.set(flags)
 
     def teardown_request(self, exc: BaseException | None) -> None:
         """Leave the request's context scope."""
-        flags = g.get("_flagkit")
+        flags = _active.get()
+        if flags is None or flags._state is not self:
+            flags = g.get("_flagkit")
         if flags is not None and flags._state is self:
             flags.exit()
 
@@ -552,7 +564,6 @@ class FlagKit:
         state = FlagKitState(self, app, options, adapter)
         app.extensions[EXTENSION_KEY] = state
         app.before_request(state.before_request)
-        app.after_request(state.after_request)
         app.teardown_request(state.teardown_request)
 
         from flagkit_flask.cli import flagkit_cli

@@ -19,19 +19,43 @@ extensions and set ``environment.flagkit_app = app``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from jinja2 import nodes
+from jinja2 import nodes, pass_context
 from jinja2.ext import Extension
 
-from flagkit_flask.extension import FlagKitState, _value_or_default, get_state
+from flagkit_flask.extension import (
+    FlagKitState,
+    _active,
+    _value_or_default,
+    get_state,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Environment
     from jinja2.parser import Parser
 
 __all__ = ["FlagKitExtension", "install"]
+
+_TEST_NAME = "flagkit_flag_on"  # the test behind {% flag %}; usable as `is flagkit_flag_on`
+
+
+def _per_render(extension: FlagKitExtension) -> Callable[..., bool]:
+    """The extension's ``flag`` as a ``pass_context`` test: Jinja's optimizer folds a test
+    whose arguments are constants at compile time (``{% flag "key" %}`` would keep the first
+    request's value in the cached template); a context test is evaluated on every render.
+    Inside a request of the bound app it goes straight to the request's lookups."""
+
+    @pass_context
+    def flag_test(context: Any, key: str) -> bool:
+        flags = _active.get()
+        if flags is not None and flags._state is extension._bound:
+            return flags.is_enabled(key)
+        return extension.flag(key)
+
+    return flag_test
 
 
 class FlagKitExtension(Extension):
@@ -42,29 +66,39 @@ class FlagKitExtension(Extension):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        self._bound: FlagKitState | None = None
         environment.globals["flag"] = self.flag
         environment.globals["flag_value"] = self.flag_value
+        # The block tag compiles to a test: Jinja calls tests directly (globals go through
+        # context.call), which keeps {% flag %} about as cheap as {% if %}.
+        environment.tests[_TEST_NAME] = _per_render(self)
 
     # -- the app ----------------------------------------------------------------------------
 
     def _state(self) -> FlagKitState:
+        state = self._bound
+        if state is not None:
+            return state
         # A Flask environment knows its app (works without an app context); otherwise use
         # current_app.
         app = getattr(self.environment, "flagkit_app", None) or getattr(
             self.environment, "app", None
         )
         if isinstance(app, Flask):
-            state = app.extensions.get("flagkit")
-            if isinstance(state, FlagKitState):
-                return state
+            found = app.extensions.get("flagkit")
+            if isinstance(found, FlagKitState):
+                self._bound = found  # an app's state never changes once registered
+                return found
         return get_state()
 
     # -- helpers ----------------------------------------------------------------------------
 
     def flag(self, key: str) -> bool:
         """Whether boolean flag ``key`` is on (``"!key"`` negates); off on any problem."""
-        state = self._state()
-        flags = state.request_flags()
+        state = self._bound or self._state()
+        flags = _active.get()
+        if flags is None or flags._state is not state:
+            flags = state.request_flags()
         if flags is not None:
             return flags.is_enabled(key)
         if key.__class__ is not str or not key.lstrip("!"):
@@ -93,7 +127,7 @@ class FlagKitExtension(Extension):
             else_ = parser.parse_statements(("name:endflag",), drop_needle=True)
         else:
             else_ = []
-        test = self.call_method("flag", [key], lineno=lineno)
+        test = nodes.Test(key, _TEST_NAME, [], [], None, None, lineno=lineno)
         return nodes.If(test, body, [], else_, lineno=lineno)
 
 

@@ -17,8 +17,9 @@ reference and never lock. A snapshot holds:
   only go stale when the updates really stop (the published package let them expire);
 - fast tables for typed getters: ``bools``, ``strings``, ``numbers``, ``jsons`` map a key to
   its value for every flag without targeting whose value has its declared type (bootstrap
-  values included when the server has no such key). A typed getter on such a flag is one
-  dict lookup; anything else takes the full evaluation path.
+  values included when the server has no such key), and a flag with targeting to
+  :data:`NEEDS_EVALUATION` in the table of its declared type. A typed getter on a simple
+  flag is one dict lookup; anything else takes the evaluator or the full path.
 
 There is no capacity limit: every flag the server sends is held (the published package
 silently evicted beyond 1,000).
@@ -47,11 +48,31 @@ from flagkit.utils.validators import is_valid_flag_key
 if TYPE_CHECKING:
     from flagkit.storage import FlagCacheStore
 
-__all__ = ["ChangeSet", "FlagSnapshot", "FlagStore", "parse_flags", "parse_segments"]
+__all__ = [
+    "NEEDS_EVALUATION",
+    "ChangeSet",
+    "FlagEntry",
+    "FlagSnapshot",
+    "FlagStore",
+    "parse_flags",
+    "parse_segments",
+]
 
 PERSIST_FORMAT_VERSION: Final = 1
 _INF: Final = math.inf
 
+
+class _NeedsEvaluation:
+    """Marker in a fast table: this flag has targeting, evaluate it for the context."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEEDS_EVALUATION"
+
+
+NEEDS_EVALUATION: Final[Any] = _NeedsEvaluation()
+"""The fast-table value of a flag with targeting (typed getters then take the evaluator)."""
 
 _CORE_FIELDS: Final = frozenset({"key", "value", "enabled", "version", "flagType", "lastModified"})
 
@@ -255,13 +276,23 @@ def _fast_slot(flag_type: FlagType, value: Any) -> tuple[str, Any] | None:
     return None
 
 
+_TABLE_OF: Final = {
+    FlagType.BOOLEAN: "bools",
+    FlagType.STRING: "strings",
+    FlagType.NUMBER: "numbers",
+    FlagType.JSON: "jsons",
+}
+
+
 def _fast_entry(
     key: str, entries: Mapping[str, FlagEntry], bootstrap: Mapping[str, Any]
 ) -> tuple[str, Any] | None:
     entry = entries.get(key)
     if entry is not None:
         if entry.model is not None:
-            return None
+            # Listed so that a getter's lookup hits (no KeyError to raise and catch) and
+            # learns at once that this flag needs the evaluator.
+            return (_TABLE_OF[entry.flag_type], NEEDS_EVALUATION)
         return _fast_slot(entry.flag_type, entry.value)
     if key in bootstrap:
         value = bootstrap[key]

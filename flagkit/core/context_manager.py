@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, TypeAlias
@@ -51,14 +52,15 @@ class _Scope:
 
     A factory is called at most once per scope, the first time a lookup needs the context
     (a targeted flag, ``track()``), so a web request that only reads simple flags never
-    builds one. A factory that raises or returns something else counts as no context (the
-    error is logged by the caller's evaluation path through ``error``).
+    builds one. A factory that raises (logged as a warning) or returns something else
+    counts as no context.
     """
 
-    __slots__ = ("_factory", "_value", "error")
+    __slots__ = ("_factory", "_logger", "_value", "error")
 
-    def __init__(self, source: ContextSource) -> None:
+    def __init__(self, source: ContextSource, logger: logging.Logger | None = None) -> None:
         self.error: Exception | None = None
+        self._logger = logger
         if source is None or isinstance(source, EvaluationContext):
             self._factory: Callable[[], EvaluationContext | None] | None = None
             self._value: EvaluationContext | None = source
@@ -76,6 +78,11 @@ class _Scope:
             except Exception as exc:
                 self.error = exc
                 value = None
+                if self._logger is not None:
+                    self._logger.warning(
+                        "the context_scope() factory raised; evaluating without it",
+                        exc_info=True,
+                    )
             self._value = value if isinstance(value, EvaluationContext) else None
         return self._value
 
@@ -158,7 +165,8 @@ class ContextManager:
     has its own), the global context is one reference swapped under a lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger
         self._lock = threading.Lock()
         self._global: EvaluationContext | None = None
         self._var: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
@@ -200,7 +208,7 @@ class ContextManager:
                 "context_scope() takes an EvaluationContext, a callable returning one, or "
                 f"None; got {type(context).__name__}"
             )
-        token = self._var.set(_Scope(context))
+        token = self._var.set(_Scope(context, self._logger))
         try:
             yield
         finally:

@@ -702,9 +702,7 @@ class _Codegen:
     def build(self, body: list[str], name: str) -> Callable[..., Any]:
         prologue = ["    if ctx is None:", "        ctx = _EMPTY_CTX"]
         if self.uses_custom:
-            custom_line = "    cu = ctx.custom or _EMPTY_MAP"
-            # After the prologue; prerequisites/targets never read custom attributes.
-            prologue.append(custom_line)
+            prologue.append("    cu = ctx.custom or _EMPTY_MAP")
         signature = (
             f"def {name}(ctx, flags, segments, stack):\n"
             if name == "_evaluate"

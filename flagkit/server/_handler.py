@@ -177,7 +177,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _send_json(
         self, status: int, obj: object, headers: Mapping[str, str] | None = None
     ) -> None:
-        body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = json.dumps(obj, separators=(",", ":")).encode("ascii")
         self._send(status, body, headers=headers)
 
     def _send_error_body(
@@ -283,10 +283,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         if endpoint == "stream":
             self._stream(app, split.query, malformed)
             return
-        self._authenticate(app)
         if malformed:
             self._send(200, _MALFORMED_BODY)
-        elif endpoint == "init":
+            return
+        self._authenticate(app)
+        if endpoint == "init":
             self._init(app)
         elif endpoint == "updates":
             self._updates(app, split.query)

@@ -130,7 +130,9 @@ class EventRecorder:
             try:
                 if self._log_file is None:
                     assert self._log_path is not None
-                    self._log_file = self._log_path.open("a", encoding="utf-8")
+                    self._log_file = self._log_path.open(
+                        "a", encoding="utf-8", errors="backslashreplace"
+                    )
                 self._log_file.write(lines)
                 self._log_file.flush()
             except OSError:

@@ -31,7 +31,7 @@ from django.template.base import (
 )
 from django.template.context import Context
 
-from flagkit_django.middleware import flag_is_active, flag_value
+from flagkit_django.middleware import RequestFlags, flag_is_active, flag_value
 
 register = template.Library()
 
@@ -52,13 +52,26 @@ class FlagNode(Node):  # type: ignore[misc]
         self.key = key
         self.nodelist_true = nodelist_true
         self.nodelist_false = nodelist_false
+        # A quoted key without filters is resolved once, here, not on every render.
+        literal = key.var if not key.filters and isinstance(key.var, str) else None
+        self.literal = str(literal) if literal is not None and literal.lstrip("!") else None
 
     def __repr__(self) -> str:
         return f"<FlagNode {self.key.token!r}>"
 
     def render(self, context: Context) -> str:
         """Render the first block if the flag is on, else the ``{% else %}`` block."""
-        if flag_is_active(_request(context), self.key.resolve(context)):
+        key = self.literal
+        if key is None:
+            active = flag_is_active(_request(context), self.key.resolve(context))
+        else:
+            # Hot path: a literal key and the request's memoised flags.
+            flags = getattr(context.get("request"), "flags", None)
+            if flags.__class__ is RequestFlags:
+                active = flags.is_enabled(key)
+            else:
+                active = flag_is_active(_request(context), key)
+        if active:
             return self.nodelist_true.render(context)  # type: ignore[no-any-return]
         return self.nodelist_false.render(context)  # type: ignore[no-any-return]
 

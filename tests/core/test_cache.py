@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.cache import FlagStore, parse_flags, parse_segments
+from flagkit.core.cache import NEEDS_EVALUATION, FlagStore, parse_flags, parse_segments
 from flagkit.errors import StorageError
 from flagkit.storage import FlagCacheStore, MemoryStorage, create_flag_cache_store
 from flagkit.types.flag import FlagState, FlagType
@@ -80,8 +80,8 @@ def test_full_load_fills_the_fast_tables_by_type() -> None:
     assert set(snap.models) == {"b", "s", "n", "j", "arr", "liar"}
 
 
-def test_targeted_and_malformed_flags_stay_out_of_the_fast_tables() -> None:
-    """Flags that need the evaluator (targeting, or broken targeting) are never fast-pathed."""
+def test_targeted_and_malformed_flags_are_marked_for_the_evaluator() -> None:
+    """Flags with targeting (even broken) are listed as NEEDS_EVALUATION, never a value."""
     broken = dict(
         TARGETED,
         rules=[
@@ -95,7 +95,7 @@ def test_targeted_and_malformed_flags_stay_out_of_the_fast_tables() -> None:
     s = store()
     s.apply(full=[flag("t", False, **TARGETED), flag("broken", False, **broken)])
     snap = s.snapshot
-    assert "t" not in snap.bools and "broken" not in snap.bools
+    assert snap.bools == {"t": NEEDS_EVALUATION, "broken": NEEDS_EVALUATION}
     assert not snap.models["t"].is_simple
     assert snap.models["broken"].error is not None
 

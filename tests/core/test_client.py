@@ -171,7 +171,8 @@ def test_targeted_flag_uses_global_scope_and_call_contexts(client: FlagKitClient
 
 
 def test_targeted_disabled_flag_serves_its_off_variation(client: FlagKitClient) -> None:
-    """A disabled targeted flag serves ``offVariation`` with FLAG_DISABLED."""
+    """A disabled targeted flag serves ``offVariation`` (FLAG_DISABLED); types are checked."""
+    assert client.get_string_value("beta", "d", EvaluationContext(country="NL")) == "d"
     result = client.evaluate("beta-off", EvaluationContext(country="NL"))
     assert (result.value, result.reason, result.variation_id) == (
         False,

@@ -199,7 +199,7 @@ def test_failed_send_is_marked_pending_again(
 ) -> None:
     """A failed POST writes the events back to pending; the later success marks them sent."""
     recorder.fail = True
-    queue = make_queue()
+    queue = make_queue(retry_backoff_base=30.0, retry_backoff_max=60.0)  # no automatic retry
     queue.track("e")
     assert queue.flush(timeout=5).error is not None
     statuses = [line["status"] for line in read_lines(store_dir)]
@@ -330,8 +330,7 @@ def test_overflow_with_persistence_is_left_on_disk_and_sent_later(
     assert recorder.entered.wait(5)
     for i in range(1, 16):
         queue.track("e", {"i": i})
-        time.sleep(0.001)  # let the events thread ingest as it goes (not a synchronisation)
-    wait_until(lambda: queue.stats.persisted == 16)
+        wait_until(lambda i=i: queue.stats.persisted == i + 1)  # taken in, on disk
     recorder.gate.set()
     wait_until(lambda: len(recorder.events) == 16)
     assert sorted(e["eventData"]["i"] for e in recorder.events) == list(range(16))

@@ -108,3 +108,21 @@ def test_autoescape_is_kept(app: Flask) -> None:
     with app.test_request_context():
         text = render_template_string("{{ flag_value('banner-text') }}")
     assert text == "&lt;b&gt;sale&lt;/b&gt;"
+
+
+def test_cached_template_is_evaluated_per_request(app: Flask) -> None:
+    """A template loaded once and cached still evaluates the flag on every render (the
+    constant key must not be folded into the compiled template)."""
+    from flask import render_template
+    from jinja2 import DictLoader
+
+    app.jinja_loader = DictLoader({"page.html": BLOCK})  # type: ignore[method-assign]
+
+    @app.get("/cached")
+    def cached() -> str:
+        return render_template("page.html")
+
+    web = app.test_client()
+    assert web.get("/cached", headers={"X-User": "bob"}).text == "OLD"
+    assert web.get("/cached", headers={"X-User": "alice"}).text == "NEW"
+    assert web.get("/cached", headers={"X-User": "bob"}).text == "OLD"

@@ -20,7 +20,7 @@ def assert_error_body(response: httpx.Response, status: int, code: str) -> dict[
     """Check the §2.4 error shape and return the body."""
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert body["error"] == code
     assert isinstance(body["message"], str) and body["message"]
     assert body["requestId"] == response.headers["x-request-id"]

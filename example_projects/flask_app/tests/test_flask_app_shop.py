@@ -163,3 +163,15 @@ def test_flagkit_flags_fixture_forces_a_flag(
     assert carol.get("/staff/").status_code == 404
     flagkit_flags.set({"staff-tools": True})
     assert carol.get("/staff/").status_code == 200
+
+
+def test_one_browser_switching_users_sees_each_users_flags(app: Flask) -> None:
+    """Logging out and in as someone else in the same browser shows the new user's flags:
+    the {% flag %} tag is evaluated per render, never baked into the cached template."""
+    client = app.test_client()
+    teasers = []
+    for name in ("carol", "alice", "carol"):
+        client.post("/login", data={"username": name, "password": "flagkit-demo"})
+        teasers += re.findall(r'id="(new|classic)-checkout-teaser"', page(client, "/"))
+        client.post("/logout")
+    assert teasers == ["new", "classic", "new"]
