@@ -498,6 +498,9 @@ class FlagKitClient:
                 "INIT_TIMEOUT", f"flags not loaded within {self._options.timeout}s"
             )
         self._events.start()
+        # Build the HTTP client (and pay httpx's one-time import) before the clock starts,
+        # so a short ``timeout`` bounds the request and not the import.
+        self._http_client()
         deadline = time.monotonic() + self._options.timeout
         try:
             self._load_init(deadline)

@@ -65,13 +65,14 @@ _monotonic = time.monotonic
 class _Invalid(Exception):
     """Raised by the data walk; ``path`` is filled in as the exception unwinds."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, located: bool = True) -> None:
         super().__init__(message)
         self.message = message
+        self.located = located  # False: about the data as a whole (the size limit)
         self.path: list[str] = []
 
     def describe(self) -> str:
-        where = "".join(self.path)
+        where = "".join(self.path) if self.located else ""
         return f"event data{where}: {self.message}" if where else f"event data: {self.message}"
 
 
@@ -140,7 +141,10 @@ def _copy_json(value: object, walk: _Walk, depth: int) -> Any:
             "(allowed: str, int, float, bool, None, list, tuple, dict)"
         )
     if walk.size > walk.limit:
-        raise _Invalid(f"larger than the limit of {walk.limit} characters of JSON (max_event_size)")
+        raise _Invalid(
+            f"larger than the limit of {walk.limit} characters of JSON (max_event_size)",
+            located=False,
+        )
     return result
 
 

@@ -1,7 +1,7 @@
 """Run the Python blocks of one Markdown file in a fresh process (the docs test's runner).
 
-Usage: ``python run_blocks.py SPEC.json``; the spec holds ``blocks`` (``where``, ``source``)
-and ``port``, the port of the local FlagKit server started by the test. Blocks run in
+Usage: ``python run_blocks.py SPEC.json``; the spec holds ``blocks`` (``where`` for
+messages, ``file`` and ``line`` for tracebacks, ``source``) and ``port``, the port of the local FlagKit server started by the test. Blocks run in
 order in one shared namespace, like a reader pasting them into one session. Before running,
 each block is rewritten so that it talks to that server: the integer ``8200`` (the
 documented port of ``flagkit serve``) becomes ``port``, and ``:8200`` inside string
@@ -56,11 +56,12 @@ def main(spec_path: str) -> int:
     namespace: dict[str, Any] = {"__name__": "__docs__"}
     for block in blocks:
         where: str = block["where"]
-        filename, _, line = where.rpartition(":")
+        filename: str = block["file"]
+        line = int(block["line"])
         print(f"--- running {where}", flush=True)
         try:
             tree = ast.parse(block["source"], filename=filename)
-            ast.increment_lineno(tree, int(line) - 1)
+            ast.increment_lineno(tree, line - 1)
             tree = ast.fix_missing_locations(transformer.visit(tree))
             exec(compile(tree, filename, "exec"), namespace)
         except BaseException:
