@@ -21,7 +21,7 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeAlias
 
 from flagkit.types.context import EvaluationContext
@@ -152,6 +152,29 @@ def context_from_mapping(data: Mapping[str, Any]) -> EvaluationContext:
     return build_context(None, data)
 
 
+class _ScopeGuard(contextlib.AbstractContextManager[None]):
+    """Sets the context variable on enter and restores it on exit.
+
+    A plain class rather than ``@contextlib.contextmanager``: web integrations enter one per
+    request, and the generator machinery tripled the cost.
+    """
+
+    __slots__ = ("_scope", "_token", "_var")
+
+    def __init__(self, var: contextvars.ContextVar[_Scope | None], scope: _Scope) -> None:
+        self._var = var
+        self._scope = scope
+        self._token: contextvars.Token[_Scope | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = self._var.set(self._scope)
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            self._var.reset(token)
+
+
 class ContextManager:
     """Holds the global context and the request scope of one client.
 
@@ -194,8 +217,7 @@ class ContextManager:
         scope = self._var.get()
         return None if scope is None else scope.context
 
-    @contextlib.contextmanager
-    def scope(self, context: ContextSource) -> Iterator[None]:
+    def scope(self, context: ContextSource) -> contextlib.AbstractContextManager[None]:
         """Use ``context`` between the global and the per-call context inside the block.
 
         ``context`` may be a zero-argument callable returning the context: it is called at
@@ -208,11 +230,7 @@ class ContextManager:
                 "context_scope() takes an EvaluationContext, a callable returning one, or "
                 f"None; got {type(context).__name__}"
             )
-        token = self._var.set(_Scope(context, self._logger))
-        try:
-            yield
-        finally:
-            self._var.reset(token)
+        return _ScopeGuard(self._var, _Scope(context, self._logger))
 
     def replace_current_layer(self, context: EvaluationContext | None) -> None:
         """Set the scope's context when inside a scope, else the global one."""

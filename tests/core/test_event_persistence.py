@@ -372,10 +372,11 @@ def test_forked_child_does_not_claim_the_parents_records(
     make_queue: Callable[..., EventQueue], recorder: Recorder, store_dir: Path
 ) -> None:
     """After a fork the child gets its own owner id and leaves the parent's records alone."""
-    parent = make_queue(offline=True)
+    recorder.gate.clear()  # the parent's POST hangs: its event stays unsent, on disk
+    parent = make_queue(batch_size=1)
     parent.start()
     parent.track("e", {"i": 1})
-    assert parent.flush(timeout=5).pending == 1  # persisted, owned by the parent
+    assert recorder.entered.wait(5)
     read_fd, write_fd = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
@@ -383,14 +384,10 @@ def test_forked_child_does_not_claim_the_parents_records(
     if pid == 0:  # pragma: no cover - child process
         status = 1
         try:
+            recorder.gate.set()  # the child's copy; the parent's POST stays stuck
             parent.after_fork_in_child()
-            object.__setattr__(
-                parent,
-                "_config",
-                parent._config.__class__(**{**parent._config.__dict__, "offline": False}),
-            )
             parent.track("e", {"i": 2})
-            result = parent.flush(timeout=5)
+            result = parent.flush(timeout=5)  # after the child's start-up recovery pass
             report = {
                 "sent": result.sent,
                 "recovered": parent.stats.recovered,
@@ -408,7 +405,11 @@ def test_forked_child_does_not_claim_the_parents_records(
     assert os.waitstatus_to_exitcode(status) == 0
     assert report == {"sent": 1, "recovered": 0, "numbers": [2]}
     owners = {line.get("owner") for line in read_lines(store_dir) if "type" in line}
-    assert len(owners) == 2  # parent's record and the child's, under different owners
+    assert len(owners) == 2  # the parent's record and the child's, under different owners
+    recorder.gate.set()
+    assert parent.flush(timeout=5).pending == 0
+    assert [e["eventData"]["i"] for e in recorder.events] == [1]
+    assert parent.stats.recovered == 0 and parent.stats.sent == 1
 
 
 # --- storage failures ----------------------------------------------------------------------

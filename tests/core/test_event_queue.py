@@ -378,7 +378,6 @@ def test_queue_bound_holds_while_a_batch_is_in_flight(
     assert recorder.entered.wait(5)
     for i in range(1, 21):
         queue.track("e", {"i": i})
-        time.sleep(0.001)  # let the events thread ingest as it goes (not a synchronisation)
     wait_until(lambda: queue.stats.dropped == 11)
     recorder.gate.set()
     assert queue.flush(timeout=5).pending == 0

@@ -21,8 +21,7 @@ from flagkit.testing import FlagKitServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-from markdown_blocks import Block, python_blocks  # noqa: E402
+from markdown_blocks import Block, python_blocks
 
 FLAGS_FILE = ROOT / "example_projects" / "flags.json"
 RUNNER = HERE / "run_blocks.py"
