@@ -328,6 +328,10 @@ class FlagKitClient:
             pii_check=_find_event_pii,
         )
 
+        # Errors found while constructing (a rejected persisted cache), reported to on_error
+        # and the error listeners by the first start()/initialize(): construction starts no
+        # thread, and a listener added right after construction still hears about them.
+        self._deferred_errors: list[FlagKitError] = []
         self._load_persisted()
         _track_client(self)
 
@@ -369,8 +373,16 @@ class FlagKitClient:
             self._logger.warning(
                 "persisted flag cache rejected (%s); it will be replaced on the next save", exc
             )
+            self._deferred_errors.append(exc)
         except Exception:
             self._logger.exception("could not load the persisted flag cache; ignoring it")
+
+    def _report_deferred_errors(self) -> None:
+        """Hand the errors found at construction to ``on_error`` and the listeners (once)."""
+        with self._lock:
+            errors, self._deferred_errors = self._deferred_errors, []
+        for error in errors:
+            self._report_error(error)
 
     def _http_client(self) -> HttpClient:
         http = self._http
@@ -485,6 +497,7 @@ class FlagKitClient:
             if not background and not self._options.offline:
                 self._state = ClientState.STARTING
                 self._loading_in_foreground = True
+        self._report_deferred_errors()
         if self._options.offline:
             self._become_ready_offline()
             return
@@ -530,6 +543,7 @@ class FlagKitClient:
                 return
             if not self._options.offline:
                 self._state = ClientState.STARTING
+        self._report_deferred_errors()
         if self._options.offline:
             self._become_ready_offline()
             return
@@ -1013,9 +1027,10 @@ class FlagKitClient:
         return unsubscribe
 
     def add_error_listener(self, fn: Callable[[Exception], None]) -> Callable[[], None]:
-        """Call ``fn(error)`` on load/update errors (the first of each failing streak) and
-        event-storage errors. Runs on the ``flagkit-dispatch`` thread. Returns an
-        unsubscribe function."""
+        """Call ``fn(error)`` on load/update errors (the first of each failing streak),
+        event-storage errors and a rejected persisted flag cache (a ``StorageError`` found at
+        construction, reported when ``start()``/``initialize()`` first runs). Runs on the
+        ``flagkit-dispatch`` thread. Returns an unsubscribe function."""
         return self._error_listeners.add(fn)
 
     def wait_for_callbacks(self, timeout: float | None = 5.0) -> bool:

@@ -115,6 +115,7 @@ def _read(user: Any, name: str) -> Any:
 def user_context(user: Any, settings: AdapterSettings) -> EvaluationContext:
     """The user part of a context (no request attributes); None gives an anonymous one.
 
+    >>> from flagkit_flask.conf import AdapterSettings
     >>> user_context(None, AdapterSettings()).anonymous
     True
 

@@ -283,3 +283,11 @@ def test_preserve_original_is_none_when_nothing_changed() -> None:
     """original_message is only set when sanitization changed the text."""
     configure_error_sanitization(ErrorSanitizationConfig(preserve_original=True))
     assert NetworkError("NETWORK_ERROR", "plain").original_message is None
+
+
+@pytest.mark.timeout(10)
+def test_sanitizing_a_huge_message_is_linear() -> None:
+    """A 200 KB message without an "@" is sanitized at once (the unbounded e-mail pattern
+    was quadratic: minutes at this size)."""
+    message = "a" * 200_000 + " contact ops@example.com"
+    assert sanitize_error_message(message, ErrorSanitizationConfig()).endswith("[EMAIL]")

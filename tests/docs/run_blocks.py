@@ -1,11 +1,12 @@
 """Run the Python blocks of one Markdown file in a fresh process (the docs test's runner).
 
-Usage: ``python run_blocks.py SPEC.json``; the spec holds ``blocks`` (``where`` for
-messages, ``file`` and ``line`` for tracebacks, ``source``) and ``port``, the port of the local FlagKit server started by the test. Blocks run in
-order in one shared namespace, like a reader pasting them into one session. Before running,
-each block is rewritten so that it talks to that server: the integer ``8200`` (the
-documented port of ``flagkit serve``) becomes ``port``, and ``:8200`` inside string
-literals becomes ``:{port}``. Tracebacks name the Markdown file and line.
+Usage: ``python run_blocks.py SPEC.json``. The spec holds ``port``, the port of the local
+FlagKit server started by the test, and ``blocks``, each with ``where`` (for messages),
+``file`` and ``line`` (for tracebacks) and ``source``. Blocks run in order in one shared
+namespace, like a reader pasting them into one session. Before running, each block is
+rewritten so that it talks to that server: the integer ``8200`` (the documented port of
+``flagkit serve``) becomes ``port``, and ``:8200`` inside string literals becomes
+``:{port}``. Tracebacks name the Markdown file and line.
 
 Exit status 0 when every block ran; otherwise 1 after printing ``FAILED <file>:<line>``
 and the traceback.

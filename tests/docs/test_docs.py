@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from markdown_blocks import Block, python_blocks
 
 from flagkit.testing import FlagKitServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-from markdown_blocks import Block, python_blocks
 
 FLAGS_FILE = ROOT / "example_projects" / "flags.json"
 RUNNER = HERE / "run_blocks.py"

@@ -24,6 +24,7 @@ from typing import IO
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,10 +156,17 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
+def _holds(predicate: Callable[[], object]) -> bool:
+    try:
+        return bool(predicate())
+    except (NoSuchElementException, StaleElementReferenceException):
+        return False  # the page is still changing: look again
+
+
 def _wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "it") -> None:
     deadline = time.monotonic() + timeout
     pause = threading.Event()
-    while not predicate():
+    while not _holds(predicate):
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         pause.wait(0.05)
@@ -166,6 +174,7 @@ def _wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str 
 
 @pytest.fixture
 def wait_for() -> Callable[..., None]:
-    """``wait_for(predicate, timeout=10.0, what="...")``: poll every 50 ms until true; fail
-    naming ``what`` after ``timeout`` seconds."""
+    """``wait_for(predicate, timeout=10.0, what="...")``: poll every 50 ms until true (an
+    element missing or replaced by a navigation counts as false); fail naming ``what``
+    after ``timeout`` seconds."""
     return _wait_for

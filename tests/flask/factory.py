@@ -187,7 +187,7 @@ def create_app(
         return "maintenance"
 
     class CheckoutView(MethodView):
-        decorators = [flag_required("new-checkout")]  # noqa: RUF012 - Flask's API
+        decorators = [flag_required("new-checkout")]
 
         def get(self) -> str:
             return "class-based checkout"

@@ -21,7 +21,14 @@ def test_list_prints_every_flag(app: Flask) -> None:
     lines = result.output.splitlines()
     assert lines[0].split() == ["KEY", "TYPE", "ENABLED", "VALUE", "REASON", "VERSION"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert set(rows) == {"banner-text", "beta", "greeting", "maintenance", "new-checkout", "rollout"}
+    assert set(rows) == {
+        "banner-text",
+        "beta",
+        "greeting",
+        "maintenance",
+        "new-checkout",
+        "rollout",
+    }
     assert rows["beta"][1:] == ["boolean", "yes", "true", "CACHED", "1"]
     assert rows["new-checkout"][3:5] == ["false", "FALLTHROUGH"]
 
@@ -29,7 +36,9 @@ def test_list_prints_every_flag(app: Flask) -> None:
 def test_list_for_a_user_as_json(app: Flask) -> None:
     """``--user`` and ``--attr`` give the context; ``--json`` prints machine output."""
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["flagkit", "list", "--user", "zed", "--attr", "plan=pro", "--json"])
+    result = runner.invoke(
+        args=["flagkit", "list", "--user", "zed", "--attr", "plan=pro", "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["new-checkout"] == {
@@ -100,8 +109,19 @@ def test_serve_runs_a_local_server(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "serve_app", "flagkit", "serve",
-         "--port", "0", "--flags-file", str(flags_file)],
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "serve_app",
+            "flagkit",
+            "serve",
+            "--port",
+            "0",
+            "--flags-file",
+            str(flags_file),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from flagkit.testing import FlagKitServer
@@ -73,9 +73,7 @@ def test_sixteen_threads_as_different_users(make_app: AppFactory) -> None:
                     with lock:
                         failures.append(f"user-{index}: {body} {async_body}")
 
-        threads = [
-            threading.Thread(target=run, args=(i,), name=f"user-{i}") for i in range(USERS)
-        ]
+        threads = [threading.Thread(target=run, args=(i,), name=f"user-{i}") for i in range(USERS)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -101,9 +101,7 @@ def test_anonymous_key_is_sticky_through_a_signed_cookie(app: Flask) -> None:
         assert web.get("/context").json["userKey"] == first["userKey"]
     expected = (
         get_state(app)
-        .client.evaluate(
-            "rollout", EvaluationContext(user_key=first["userKey"], anonymous=True)
-        )
+        .client.evaluate("rollout", EvaluationContext(user_key=first["userKey"], anonymous=True))
         .value
     )
     assert all(web.get("/is/rollout").text == ("on" if expected else "off") for _ in range(3))
@@ -151,7 +149,9 @@ def test_no_secret_key_means_no_cookie_and_a_warning(
 def test_country_and_proxy_headers(make_app: AppFactory) -> None:
     """COUNTRY_HEADER feeds country (Django-style name accepted) and TRUST_PROXY_HEADERS
     takes the IP from X-Forwarded-For."""
-    app = make_app({"FLAGKIT_COUNTRY_HEADER": "HTTP_CF_IPCOUNTRY", "FLAGKIT_TRUST_PROXY_HEADERS": True})
+    app = make_app(
+        {"FLAGKIT_COUNTRY_HEADER": "HTTP_CF_IPCOUNTRY", "FLAGKIT_TRUST_PROXY_HEADERS": True}
+    )
     assert get_state(app).client.wait_for_ready(5)
     web = app.test_client()
     headers = {"CF-IPCountry": "nl", "X-Forwarded-For": "203.0.113.9, 10.0.0.1", "X-User": "zed"}
@@ -239,8 +239,10 @@ def test_context_is_built_lazily_once_per_request(make_app: AppFactory) -> None:
     web = app.test_client()
     web.get("/is/beta", headers={"X-User": "u1"})
     assert built == []
-    web.get("/template?t={{ flag('new-checkout') }}{{ flag_value('greeting') }}",
-            headers={"X-User": "u2"})
+    web.get(
+        "/template?t={{ flag('new-checkout') }}{{ flag_value('greeting') }}",
+        headers={"X-User": "u2"},
+    )
     assert built == ["u2"]
 
 

@@ -150,9 +150,7 @@ def test_two_apps_with_different_keys_in_one_process(make_app: AppFactory) -> No
     other_flags = [{**f, "value": "Winter sale"} if f["key"] == "banner-text" else f for f in FLAGS]
     with FlagKitServer(flags=other_flags, api_keys="sdk_other_app_key_99") as other:
         first = make_app()
-        second = make_app(
-            {"FLAGKIT_API_KEY": other.api_key, "FLAGKIT_BASE_URL": other.base_url}
-        )
+        second = make_app({"FLAGKIT_API_KEY": other.api_key, "FLAGKIT_BASE_URL": other.base_url})
         assert get_state(first).client.wait_for_ready(5)
         assert get_state(second).client.wait_for_ready(5)
         assert get_state(first).client is not get_state(second).client

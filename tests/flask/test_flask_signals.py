@@ -54,9 +54,7 @@ def test_client_ready_sent_with_the_app_as_sender(make_app: AppFactory) -> None:
     assert threads == ["flagkit-dispatch"]
 
 
-def test_flags_updated_on_a_server_side_change(
-    make_app: AppFactory, server: FlagKitServer
-) -> None:
+def test_flags_updated_on_a_server_side_change(make_app: AppFactory, server: FlagKitServer) -> None:
     """An admin change reaches the app over SSE and flags_updated carries the new state;
     the next request sees the new value."""
     app = make_app(STREAMING)

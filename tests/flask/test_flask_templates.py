@@ -29,7 +29,9 @@ def test_block_tag_renders_per_user(app: Flask) -> None:
 
 def test_block_tag_without_else_and_negated(app: Flask) -> None:
     """Without {% else %} nothing renders when off; ``!key`` negates."""
-    template = '[{% flag "new-checkout" %}new{% endflag %}|{% flag "!new-checkout" %}old{% endflag %}]'
+    template = (
+        '[{% flag "new-checkout" %}new{% endflag %}|{% flag "!new-checkout" %}old{% endflag %}]'
+    )
     assert _render(app, template, "alice") == "[new|]"
     assert _render(app, template, "bob") == "[|old]"
 
@@ -116,7 +118,7 @@ def test_cached_template_is_evaluated_per_request(app: Flask) -> None:
     from flask import render_template
     from jinja2 import DictLoader
 
-    app.jinja_loader = DictLoader({"page.html": BLOCK})  # type: ignore[method-assign]
+    app.jinja_loader = DictLoader({"page.html": BLOCK})
 
     @app.get("/cached")
     def cached() -> str:

@@ -99,8 +99,9 @@ def test_bad_arguments() -> None:
         override_flags(None, ["beta"])  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         override_flags(None, {1: True})  # type: ignore[dict-item]
-    with pytest.raises(RuntimeError, match="did you call init_app"), override_flags(
-        Flask("bare"), {"beta": True}
+    with (
+        pytest.raises(RuntimeError, match="did you call init_app"),
+        override_flags(Flask("bare"), {"beta": True}),
     ):
         pass
 
