@@ -5,10 +5,12 @@ Three codes are ours, numbered in the free range of their category (PROTOCOL §2
 ``INIT_NOT_INITIALIZED`` (1006), ``NETWORK_CIRCUIT_OPEN`` (1309) and
 ``SECURITY_SIGNATURE_INVALID`` (1706).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
 
 @dataclass(frozen=True)
 class ErrorDefinition:
@@ -18,6 +20,7 @@ class ErrorDefinition:
     numeric_code: int
     message: str
     recoverable: bool
+
 
 ERROR_CODES: Final[dict[str, ErrorDefinition]] = {
     d.code: d
@@ -32,10 +35,14 @@ ERROR_CODES: Final[dict[str, ErrorDefinition]] = {
         ErrorDefinition("AUTH_INVALID_KEY", 1100, "Invalid API key", False),
         ErrorDefinition("AUTH_EXPIRED_KEY", 1101, "API key has expired", False),
         ErrorDefinition("AUTH_REVOKED_KEY", 1102, "API key has been revoked", False),
-        ErrorDefinition("AUTH_INSUFFICIENT_PERMISSIONS", 1103, "API key lacks the required permissions", False),
+        ErrorDefinition(
+            "AUTH_INSUFFICIENT_PERMISSIONS", 1103, "API key lacks the required permissions", False
+        ),
         ErrorDefinition("AUTH_RATE_LIMITED", 1104, "Too many requests", True),
         ErrorDefinition("AUTH_PROJECT_MISMATCH", 1105, "API key belongs to another project", False),
-        ErrorDefinition("AUTH_ENVIRONMENT_MISMATCH", 1106, "API key belongs to another environment", False),
+        ErrorDefinition(
+            "AUTH_ENVIRONMENT_MISMATCH", 1106, "API key belongs to another environment", False
+        ),
         ErrorDefinition("AUTH_IP_RESTRICTED", 1107, "Caller IP address is not allowed", False),
         ErrorDefinition("AUTH_ORGANIZATION_REQUIRED", 1108, "Token lacks an organization", False),
         ErrorDefinition("AUTH_SUBSCRIPTION_SUSPENDED", 1109, "Subscription suspended", False),
@@ -57,7 +64,9 @@ ERROR_CODES: Final[dict[str, ErrorDefinition]] = {
         ErrorDefinition("NETWORK_SERVER_ERROR", 1306, "Server error", True),
         ErrorDefinition("NETWORK_INVALID_RESPONSE", 1307, "Malformed response from server", True),
         ErrorDefinition("NETWORK_SERVICE_UNAVAILABLE", 1308, "Service unavailable", True),
-        ErrorDefinition("NETWORK_CIRCUIT_OPEN", 1309, "Circuit breaker is open; request not sent", True),
+        ErrorDefinition(
+            "NETWORK_CIRCUIT_OPEN", 1309, "Circuit breaker is open; request not sent", True
+        ),
         ErrorDefinition("CACHE_READ_ERROR", 1400, "Cache read failed", True),
         ErrorDefinition("CACHE_WRITE_ERROR", 1401, "Cache write failed", True),
         ErrorDefinition("CACHE_EXPIRED", 1402, "Cache expired", True),
@@ -72,16 +81,28 @@ ERROR_CODES: Final[dict[str, ErrorDefinition]] = {
         ErrorDefinition("CONFIG_MISSING_REQUIRED", 1601, "Required option missing", False),
         ErrorDefinition("CONFIG_TYPE_ERROR", 1602, "Option has the wrong type", False),
         ErrorDefinition("CONFIG_DEPRECATED", 1603, "Option is deprecated", False),
-        ErrorDefinition("SECURITY_LOCAL_PORT_IN_PRODUCTION", 1700, "local_port must not be used in production", False),
+        ErrorDefinition(
+            "SECURITY_LOCAL_PORT_IN_PRODUCTION",
+            1700,
+            "local_port must not be used in production",
+            False,
+        ),
         ErrorDefinition("SECURITY_PII_DETECTED", 1701, "Potential PII detected", False),
         ErrorDefinition("SECURITY_SIGNATURE_FAILED", 1702, "Could not sign the request", True),
         ErrorDefinition("SECURITY_ENCRYPTION_FAILED", 1703, "Cache encryption failed", True),
         ErrorDefinition("SECURITY_DECRYPTION_FAILED", 1704, "Cache decryption failed", True),
-        ErrorDefinition("SECURITY_BOOTSTRAP_VERIFICATION_FAILED", 1705, "Bootstrap signature verification failed", False),
+        ErrorDefinition(
+            "SECURITY_BOOTSTRAP_VERIFICATION_FAILED",
+            1705,
+            "Bootstrap signature verification failed",
+            False,
+        ),
         ErrorDefinition("SECURITY_SIGNATURE_INVALID", 1706, "Signature is invalid", False),
         ErrorDefinition("STREAMING_TOKEN_INVALID", 1800, "Stream token invalid", True),
         ErrorDefinition("STREAMING_TOKEN_EXPIRED", 1801, "Stream token expired", True),
-        ErrorDefinition("STREAMING_SUBSCRIPTION_SUSPENDED", 1802, "Streaming blocked by subscription", False),
+        ErrorDefinition(
+            "STREAMING_SUBSCRIPTION_SUSPENDED", 1802, "Streaming blocked by subscription", False
+        ),
         ErrorDefinition("STREAMING_CONNECTION_LIMIT", 1803, "Too many stream connections", True),
         ErrorDefinition("STREAMING_UNAVAILABLE", 1804, "Streaming not available", True),
         ErrorDefinition("INTERNAL_ERROR", 1900, "Internal SDK error", False),

@@ -123,7 +123,9 @@ class ConfigurationError(InitializationError, ValueError):
     Code ``INIT_INVALID_CONFIG`` unless given (``INIT_MISSING_API_KEY``, ``INIT_INVALID_BASE_URL``).
     """
 
-    def __init__(self, message: str, *, code: str = "INIT_INVALID_CONFIG", option: str = "") -> None:
+    def __init__(
+        self, message: str, *, code: str = "INIT_INVALID_CONFIG", option: str = ""
+    ) -> None:
         super().__init__(code, message)
         # The message describes the caller's own setting (URLs, paths, hosts): general
         # sanitization would hide the very mistake it reports. API keys stay redacted.

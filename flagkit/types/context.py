@@ -67,9 +67,7 @@ class EvaluationContext:
             value = getattr(self, name)
             if value is not None and (name not in private or name == "anonymous"):
                 out[wire] = value
-        custom = {
-            k: v for k, v in self.custom.items() if f"custom.{k}" not in private
-        }
+        custom = {k: v for k, v in self.custom.items() if f"custom.{k}" not in private}
         if custom:
             out["custom"] = custom
         return out

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
-FlagValue = Union[bool, str, int, float, dict[str, Any], list[Any], None]
+FlagValue = bool | str | int | float | dict[str, Any] | list[Any] | None
 T = TypeVar("T")
 
 

@@ -1,4 +1,4 @@
-"""Canonical JSON and HMAC-SHA256 signatures (PROTOCOL §3.2, §7.2, §20.3–20.5).
+"""Canonical JSON and HMAC-SHA256 signatures (PROTOCOL §3.2, §7.2, §20.3-20.5).
 
 Shared by the HTTP client (signing event batches), bootstrap verification and the local
 server (verifying signatures), so the algorithm exists once.
@@ -22,7 +22,9 @@ def canonical_json(obj: object) -> str:
 
     Raises ``ValueError`` for non-finite numbers and ``TypeError`` for values JSON cannot hold.
     """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
 
 
 def key_id(api_key: str) -> str:
@@ -42,4 +44,6 @@ def sign_body(payload: str, api_key: str, timestamp_ms: int) -> str:
 
 def signature_matches(expected: str, given: str) -> bool:
     """Constant-time comparison of two hex signatures."""
-    return hmac.compare_digest(expected.encode("ascii", "replace"), given.encode("ascii", "replace"))
+    return hmac.compare_digest(
+        expected.encode("ascii", "replace"), given.encode("ascii", "replace")
+    )
