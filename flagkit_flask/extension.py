@@ -395,7 +395,7 @@ class FlagKitState:
         self._wire(client)
         if layers:
             client.set_overrides(_merge(layers))
-        atexit.register(_close_at_exit, weakref.ref(client))
+        pass
         client.start()
         return client
 

@@ -292,6 +292,11 @@ def _check_api_key(option: str, value: object, *, required: bool) -> None:
             f"trailing newline), got {shown!r}",
             option=option,
         )
+    if not value.isascii():
+        # It travels in the X-API-Key header: httpx would fail on the first request instead.
+        raise ConfigurationError(
+            f"{option} must contain only ASCII characters, got {shown!r}", option=option
+        )
 
 
 def _check_number(option: str, value: object, *, minimum: float, strict: bool, unit: str) -> None:

@@ -204,7 +204,7 @@ def test_unsigned_batches_are_refused_only_by_a_verifying_server(verifying: bool
         if verifying:
             assert isinstance(result.error, AuthenticationError)
             assert result.error.status_code == 403
-            assert result.error.details["server_error"] == "SECURITY_SIGNATURE_INVALID"
+            assert (result.error.details or {}).get("server_error") == "SECURITY_SIGNATURE_INVALID"
             assert result.pending == 1
             assert server.events() == []
             assert not client.is_in_key_rotation()  # a 403 never triggers rotation
@@ -306,7 +306,7 @@ def test_bad_bootstrap_with_on_failure_error_fails_construction(attack: str) -> 
             bootstrap_verification=BootstrapVerificationOptions(on_failure="error"),
         )
     assert info.value.code == "SECURITY_BOOTSTRAP_VERIFICATION_FAILED"
-    assert info.value.details["reason"] == reason
+    assert (info.value.details or {}).get("reason") == reason
     assert PRIMARY not in str(info.value) and PRIMARY not in repr(info.value)
 
 
@@ -631,7 +631,9 @@ def test_whole_client_lifetime_logs_no_api_key(
     assert "POST /sdk/events/batch -> 200" in text
     assert "NETWORK_SERVER_ERROR" in text
     _assert_no_key(text, primary, secondary, STRANGER)
-    error_texts = [f"{e}\n{e!r}\n{e.to_dict() if isinstance(e, FlagKitError) else ''}" for e in errors]
+    error_texts = [
+        f"{e}\n{e!r}\n{e.to_dict() if isinstance(e, FlagKitError) else ''}" for e in errors
+    ]
     assert len(errors) >= 3
     _assert_no_key("\n".join(error_texts + reprs), primary, secondary, STRANGER)
 
@@ -666,12 +668,21 @@ def test_plain_http_to_a_remote_host_needs_allow_insecure_http() -> None:
     assert options.resolved_base_url == "http://flags.example.com/api/v1"
 
 
+def test_non_ascii_api_key_is_refused_at_construction() -> None:
+    """A key that cannot travel in an HTTP header fails at construction, not on first use."""
+    with pytest.raises(ConfigurationError) as info:
+        FlagKitClient(api_key="sdk_ключ_секрет_1234567", offline=True)
+    assert info.value.option == "api_key"
+    assert "ASCII" in str(info.value)
+    assert "секрет" not in str(info.value)
+
+
 class _TlsFlagsHandler(http.server.BaseHTTPRequestHandler):
     """Answers every GET with an empty ``/sdk/init`` body and counts the requests."""
 
     hits: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+    def do_GET(self) -> None:
         self.server.hits.append(self.headers.get("X-API-Key", ""))  # type: ignore[attr-defined]
         body = json.dumps({"flags": [], "environmentId": "env"}).encode()
         self.send_response(200)
@@ -680,7 +691,7 @@ class _TlsFlagsHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr log."""
 
 

@@ -9,6 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from tests.flask.conftest import AppFactory
@@ -131,7 +132,10 @@ def test_serve_runs_a_local_server(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
-        assert first.startswith("FlagKit local server listening on http://127.0.0.1:"), first
+        if not first.startswith("FlagKit local server listening on http://127.0.0.1:"):
+            process.terminate()
+            _, errors = process.communicate(timeout=10)
+            pytest.fail(f"serve did not start: stdout {first!r}, stderr {errors[-2000:]!r}")
         base_url = first.rsplit(" ", 1)[1].strip()
         assert "sdk_serv" in process.stdout.readline()  # key ids only
         request = urllib.request.Request(

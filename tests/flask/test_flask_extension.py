@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -171,3 +172,34 @@ def test_close_discards_client_and_next_use_creates_a_new_one(app: Flask) -> Non
     assert app.test_client().get("/").status_code == 200
     assert state.peek_client() is not None
     assert state.peek_client() is not old
+
+
+def test_client_closed_at_process_exit(server: FlagKitServer, tmp_path: Path) -> None:
+    """A process that never closes its client still delivers its queued events at exit
+    (the atexit hook registered with the client closes it, which flushes)."""
+    script = tmp_path / "exit_app.py"
+    script.write_text(
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[3])\n"
+        "from tests.flask.factory import create_app, flagkit, server_config\n"
+        "app = create_app(server_config(sys.argv[1], sys.argv[2],\n"
+        "                 FLAGKIT_EVENT_FLUSH_INTERVAL=3600, FLAGKIT_EVENT_BATCH_SIZE=100))\n"
+        "@app.get('/buy')\n"
+        "def buy():\n"
+        "    flagkit.track('purchase', {'amount': 3})\n"
+        "    return 'ok'\n"
+        "assert app.test_client().get('/buy', headers={'X-User': 'alice'}).text == 'ok'\n"
+        "print('tracked', flush=True)\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, str(script), server.base_url, server.api_key, root],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "tracked"
+    events = server.wait_for_events(1, event_type="purchase", timeout=5)
+    assert events[0]["eventData"] == {"amount": 3}

@@ -49,7 +49,7 @@ def _cart_lines(slugs: list[str]) -> tuple[list[dict[str, Any]], Decimal]:
 
 def _track_purchase(request: HttpRequest, products: list[Product], checkout: str) -> None:
     total = sum((p.price for p in products), Decimal("0"))
-    request.flags.track(  # type: ignore[attr-defined]
+    request.flags.track(
         "purchase",
         {
             "amount": float(total),
@@ -73,7 +73,7 @@ def add_to_cart(request: HttpRequest, slug: str) -> HttpResponse:
     """Add a product; the ``max-cart-items`` number flag caps the cart."""
     if slug not in BY_SLUG:
         raise Http404("no such product")
-    limit = int(request.flags.value("max-cart-items", DEFAULT_MAX_CART_ITEMS))  # type: ignore[attr-defined]
+    limit = int(request.flags.value("max-cart-items", DEFAULT_MAX_CART_ITEMS))
     cart = _cart(request)
     if len(cart) >= limit:
         messages.warning(request, f"Your cart is limited to {limit} items.")
@@ -87,7 +87,7 @@ def add_to_cart(request: HttpRequest, slug: str) -> HttpResponse:
 def cart(request: HttpRequest) -> HttpResponse:
     """The cart and its total."""
     lines, total = _cart_lines(_cart(request))
-    limit = request.flags.value("max-cart-items", DEFAULT_MAX_CART_ITEMS)  # type: ignore[attr-defined]
+    limit = request.flags.value("max-cart-items", DEFAULT_MAX_CART_ITEMS)
     return render(
         request,
         "shop/cart.html",
@@ -97,7 +97,7 @@ def cart(request: HttpRequest) -> HttpResponse:
 
 def checkout(request: HttpRequest) -> HttpResponse:
     """The new checkout (``new-checkout`` on: 30% rollout) or the classic one."""
-    flags = request.flags  # type: ignore[attr-defined]
+    flags = request.flags
     new = flags.is_enabled("new-checkout")
     slugs = _cart(request)
     if request.method == "POST":
@@ -153,7 +153,7 @@ class StaffToolsView(FlagRequiredMixin, TemplateView):
 
 def flag_table(request: HttpRequest) -> HttpResponse:
     """Every flag's value, reason, variation and rule for the current user."""
-    flags = request.flags  # type: ignore[attr-defined]
+    flags = request.flags
     rows = []
     for key in sorted(flags.client.get_all_flag_keys()):
         result = flags.evaluate(key)
