@@ -361,7 +361,7 @@ def wait_until_ready(url: str, deadline: float) -> bool:
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as response:
             if response.status == 200:
                 return True
-        pause.wait(0.1)
+        pause.wait(0.25)
     return False
 
 

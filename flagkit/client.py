@@ -238,7 +238,8 @@ class FlagKitClient:
 
     Build it from a :class:`FlagKitOptions` or from the same keywords. Construction does no
     network I/O and starts no thread (it applies the bootstrap and loads the persisted flag
-    cache, if configured). Then either:
+    cache, if configured; a tampered, foreign or corrupt cache file is logged, ignored, and
+    reported to ``on_error`` once the client starts). Then either:
 
     - ``initialize()`` — load now, blocking up to ``timeout``; raises
       ``AuthenticationError`` for a rejected key and a recoverable ``NetworkError`` when the

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, after_this_request, current_app, g, has_app_context, has_request_context
 
+from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason, EvaluationResult
 from flagkit_flask import signals
 from flagkit_flask.conf import AdapterSettings, read_config
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
     from flagkit.client import FlagKitClient
     from flagkit.types.config import FlagKitOptions
-    from flagkit.types.context import EvaluationContext
     from flagkit.types.flag import FlagState
 
 __all__ = [
@@ -197,7 +197,7 @@ class RequestFlags:
         loader = state.extension._context_loader
         if loader is not None and context is not None:
             context = loader(context)
-            if context is not None and not _is_context(context):
+            if context is not None and not isinstance(context, EvaluationContext):
                 raise TypeError(
                     "a @flagkit.context_loader function must return an EvaluationContext "
                     f"or None, got {type(context).__name__}"
@@ -318,12 +318,6 @@ class RequestFlags:
         return f"<RequestFlags evaluated={sorted({*self._results, *self._bools})!r}>"
 
 
-def _is_context(value: object) -> bool:
-    from flagkit.types.context import EvaluationContext
-
-    return isinstance(value, EvaluationContext)
-
-
 def _close_at_exit(ref: weakref.ReferenceType[FlagKitClient]) -> None:
     client = ref()
     if client is None:
@@ -395,7 +389,7 @@ class FlagKitState:
         self._wire(client)
         if layers:
             client.set_overrides(_merge(layers))
-        pass
+        atexit.register(_close_at_exit, weakref.ref(client))
         client.start()
         return client
 

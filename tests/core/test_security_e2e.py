@@ -418,8 +418,9 @@ def test_encrypted_cache_hides_flags_survives_outages_and_rejects_tampering(
         assert isinstance(errors[0], FlagKitError)
         assert errors[0].code == "SECURITY_DECRYPTION_FAILED"
         assert reader.get_string_value("vault-door-code", "") == "new-code"
+        # The successful load replaced the tampered file (before any close()).
+        assert path.read_bytes() != json.dumps(blob).encode()
         reader.close()
-    assert path.read_bytes() != json.dumps(blob).encode()  # replaced by the next save
 
     # A file written under another API key is refused (the key derives the AES key).
     foreign_errors: list[Exception] = []
@@ -463,7 +464,7 @@ PII_FLAGS: list[dict[str, Any]] = [
 # (which call, its argument(s), the finding it must report) — by field name, then by value
 PII_CALLS: list[tuple[str, Any, str]] = [
     ("identify-name", ("user-1", {"email": "n/a"}), "email (name)"),
-    ("identify-value", ("user-1", {"contact": "ann@example.com"}), "contact (value: email)"),
+    ("identify-value", ("user-1", {"contact": "ann@example.com"}), "custom.contact (value: email)"),
     (
         "set_context-name",
         EvaluationContext(user_id="user-1", custom={"phone_number": "n/a"}),

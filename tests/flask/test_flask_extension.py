@@ -176,7 +176,8 @@ def test_close_discards_client_and_next_use_creates_a_new_one(app: Flask) -> Non
 
 def test_client_closed_at_process_exit(server: FlagKitServer, tmp_path: Path) -> None:
     """A process that never closes its client still delivers its queued events at exit
-    (the atexit hook registered with the client closes it, which flushes)."""
+    (the atexit hook registered with the client closes it, which flushes); the event
+    carries the request's user."""
     script = tmp_path / "exit_app.py"
     script.write_text(
         "import sys\n"
@@ -203,3 +204,6 @@ def test_client_closed_at_process_exit(server: FlagKitServer, tmp_path: Path) ->
     assert out.stdout.strip() == "tracked"
     events = server.wait_for_events(1, event_type="purchase", timeout=5)
     assert events[0]["eventData"] == {"amount": 3}
+    # Tracked for the request's user; private attributes (email, ip) never leave.
+    assert events[0]["context"]["userId"] == "alice"
+    assert "email" not in events[0]["context"] and "ip" not in events[0]["context"]

@@ -6,7 +6,6 @@ import pytest
 from flask import Flask
 
 from flagkit_flask import flag_guard, flag_required
-from tests.flask.factory import flagkit
 
 
 def test_flag_required_runs_the_view_when_on(app: Flask) -> None:
@@ -109,4 +108,3 @@ def test_guard_outside_a_request_is_an_error(app: Flask) -> None:
 
     with app.app_context(), pytest.raises(RuntimeError, match="inside a request"):
         view()
-    assert flagkit.get_client(app).wait_for_ready(5)
