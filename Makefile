@@ -13,6 +13,8 @@ FLASK_PORT ?= 5000
 CHROMIUM ?= /usr/bin/chromium
 CHROMEDRIVER ?= /usr/bin/chromedriver
 BROWSER_PACKAGES := chromium chromium-driver
+export FLAGKIT_E2E_CHROMIUM = $(CHROMIUM)
+export FLAGKIT_E2E_CHROMEDRIVER = $(CHROMEDRIVER)
 
 .PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser bench clean
 
@@ -58,7 +60,12 @@ browser:
 	mkdir -p .e2e; \
 	if $$SUDO apt-get update -q >.e2e/apt.log 2>&1 && \
 	   $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >>.e2e/apt.log 2>&1; then \
-		echo "Installed: $$($(CHROMIUM) --version 2>/dev/null)"; \
+		if [ -x "$(CHROMIUM)" ] && [ -x "$(CHROMEDRIVER)" ]; then \
+			echo "Installed: $$($(CHROMIUM) --version 2>/dev/null)"; \
+		else \
+			echo "apt-get installed $(BROWSER_PACKAGES), but $(CHROMIUM) or $(CHROMEDRIVER) is still missing; point CHROMIUM=... CHROMEDRIVER=... at them" >&2; \
+			exit 1; \
+		fi; \
 	else \
 		tail -n 20 .e2e/apt.log >&2; \
 		echo "Could not install $(BROWSER_PACKAGES) (log: .e2e/apt.log). Install them yourself: sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; \

@@ -135,15 +135,17 @@ def _suggest(host: str, port: int) -> int:
     return port + 1
 
 
-def wait_for_port(host: str, port: int, deadline: float, child: Child) -> bool:
-    """Poll until ``host:port`` accepts a connection; False if the child exits or time is up."""
-    pause = threading.Event()
-    while time.monotonic() < deadline:
+def wait_for_port(
+    host: str, port: int, deadline: float, child: Child, stop: threading.Event
+) -> bool:
+    """Poll until ``host:port`` accepts a connection; False if the child exits, time is up
+    or ``stop`` is set (Ctrl-C)."""
+    while time.monotonic() < deadline and not stop.is_set():
         if child.process is not None and child.process.poll() is not None:
             return False
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return True
-        pause.wait(0.1)
+        stop.wait(0.1)
     return False
 
 
@@ -353,15 +355,14 @@ def build_children(args: argparse.Namespace) -> tuple[list[Child], dict[str, str
     return children, django_env
 
 
-def wait_until_ready(url: str, deadline: float) -> bool:
+def wait_until_ready(url: str, deadline: float, stop: threading.Event) -> bool:
     """Poll a site's readiness probe (``/health/``) until it answers 200: its FlagKit client
-    has loaded the flags. False when the deadline passes first."""
-    pause = threading.Event()
-    while time.monotonic() < deadline:
+    has loaded the flags. False when the deadline passes or ``stop`` is set first."""
+    while time.monotonic() < deadline and not stop.is_set():
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as response:
             if response.status == 200:
                 return True
-        pause.wait(0.25)
+        stop.wait(0.25)
     return False
 
 
@@ -443,7 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for child in children:
             if stop.is_set():
                 return 0
-            if not wait_for_port(args.host, child.port, deadline, child):
+            if not wait_for_port(args.host, child.port, deadline, child, stop):
+                if stop.is_set():
+                    return 0
                 assert child.process is not None
                 code = child.process.poll()
                 state = f"exited with status {code}" if code is not None else "did not start"
@@ -453,8 +456,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("Django", f"http://{args.host}:{args.django_port}/health/"),
             ("Flask", f"http://{args.host}:{args.flask_port}/health"),
         ):
-            if not wait_until_ready(url, deadline):
+            if not wait_until_ready(url, deadline, stop) and not stop.is_set():
                 say(f"the {name} shop has not loaded its flags yet ({url}); pages show defaults")
+        if stop.is_set():
+            return 0
         with _print_lock:
             print(banner(args), flush=True)
         say("ready")

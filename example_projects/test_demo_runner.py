@@ -275,3 +275,17 @@ def test_the_same_port_twice_is_refused(tmp_path: Path) -> None:
     assert process.wait(30) == 2
     output.join(5)
     assert "DJANGO_PORT=" in output.text() and "is also the FlagKit server port" in output.text()
+
+
+def test_ctrl_c_during_start_up_stops_the_children_started_so_far(demo: RunningDemo) -> None:
+    """SIGINT while the shops are still starting stops every child already started and
+    exits with 0, without printing the banner."""
+    demo.output.wait_for(r"^\[demo\] started flask pid \d+$", timeout=90)
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(30) == 0
+    demo.output.join(5)
+    text = demo.output.text()
+    pids = [int(pid) for pid in re.findall(r"\[demo\] started \w+ pid (\d+)", text)]
+    assert len(pids) == 3
+    assert not [pid for pid in pids if pid_alive(pid)]
+    assert "FlagKit demo is running" not in text

@@ -15,15 +15,12 @@ answered with an error or could not be reached, 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any
 
 from flagkit._version import __version__
@@ -43,7 +40,7 @@ class _CliError(Exception):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from flagkit.server import FlagKitServer, FlagsFileError
+    from flagkit.server.cli_runner import ServeError, serve_until_interrupted, start_server
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -52,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     admin_token = args.admin_token or os.environ.get("FLAGKIT_ADMIN_TOKEN") or None
     try:
-        server = FlagKitServer(
+        server = start_server(
             flags_file=args.flags,
             api_keys=args.api_key or None,
             verify_signatures=args.verify_signatures,
@@ -63,20 +60,8 @@ def _serve(args: argparse.Namespace) -> int:
             heartbeat_interval=args.heartbeat_interval,
             max_body_bytes=args.max_body_bytes,
         )
-    except FlagsFileError as exc:
-        raise _CliError(f"flagkit serve: invalid flags file: {exc}", 2) from None
-    except ValueError as exc:
+    except ServeError as exc:
         raise _CliError(f"flagkit serve: {exc}", 2) from None
-    try:
-        server.start()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            message = (
-                f"port {args.port} on {args.host} is already in use; choose another with --port"
-            )
-        else:
-            message = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        raise _CliError(f"flagkit serve: {message}", 2) from None
 
     flags = server.flags()
     lines = [
@@ -93,23 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
     ]
     print("\n".join(lines), flush=True)
 
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-
-        def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    serve_until_interrupted(server)
     print("FlagKit local server stopped.", flush=True)
     return 0
 

@@ -33,6 +33,16 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from flagkit.core.adapter_options import (
+    OFFLINE_PLACEHOLDER_API_KEY,
+    WebAdapterSettings,
+    build_options,
+    is_true,
+    option_keys,
+    setting_of_error,
+    settings_defaults,
+    split_options,
+)
 from flagkit.errors import FlagKitError
 
 if TYPE_CHECKING:
@@ -61,46 +71,33 @@ logger = logging.getLogger("flagkit.django")
 
 SETTING_NAME: Final = "FLAGKIT"
 
-#: Used as ``api_key`` when ``OFFLINE`` is true and no ``API_KEY`` is given: offline mode
-#: never talks to a server, so a development project need not invent a key.
-OFFLINE_PLACEHOLDER_API_KEY: Final = "sdk_offline_placeholder"
-
-#: Adapter-only keys of the ``FLAGKIT`` dict and their defaults (documented in
-#: ``docs/django.md``).
-ADAPTER_DEFAULTS: Final[Mapping[str, Any]] = {
-    # Attribute of ``request.user`` sent as ``user_id`` (e.g. "pk", "uuid", "username").
-    "USER_ID_ATTRIBUTE": "pk",
-    # ``request.META`` key holding an ISO country code set by a proxy/CDN, e.g.
-    # "HTTP_CF_IPCOUNTRY" (Cloudflare) or "HTTP_CLOUDFRONT_VIEWER_COUNTRY".
-    "COUNTRY_HEADER": None,
-    # Read the client IP from IP_HEADER (first address) instead of REMOTE_ADDR. Only turn on
-    # behind a proxy that sets the header: otherwise visitors can choose their own IP.
-    "TRUST_PROXY_HEADERS": False,
-    "IP_HEADER": "HTTP_X_FORWARDED_FOR",
-    # Signed cookie holding an anonymous visitor's stable key (sticky percentage rollouts).
-    "ANONYMOUS_COOKIE_NAME": "flagkit_anon",
-    "ANONYMOUS_COOKIE_MAX_AGE": 365 * 24 * 60 * 60,
-    # Dotted path to ``fn(request, context) -> EvaluationContext`` adding/replacing attributes.
-    "CONTEXT_BUILDER": None,
-    # Start the client on the first request (True) or only on the first evaluation (False).
-    "START_ON_REQUEST": True,
-}
-
 ContextBuilder = Callable[["HttpRequest", "EvaluationContext"], "EvaluationContext"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdapterSettings:
-    """The validated adapter-only keys of ``FLAGKIT`` (see :data:`ADAPTER_DEFAULTS`)."""
+class AdapterSettings(WebAdapterSettings):
+    """The validated adapter-only keys of ``FLAGKIT`` (see :data:`ADAPTER_DEFAULTS`).
 
+    The keys both adapters share are :class:`flagkit.core.adapter_options.WebAdapterSettings`
+    fields; Django spells headers as ``request.META`` keys.
+    """
+
+    #: Attribute of ``request.user`` sent as ``user_id`` (e.g. "pk", "uuid", "username").
     user_id_attribute: str = "pk"
+    #: ``request.META`` key of a proxy's ISO country code, e.g. "HTTP_CF_IPCOUNTRY"
+    #: (Cloudflare) or "HTTP_CLOUDFRONT_VIEWER_COUNTRY"; None: no country.
     country_header: str | None = None
-    trust_proxy_headers: bool = False
     ip_header: str = "HTTP_X_FORWARDED_FOR"
-    anonymous_cookie_name: str = "flagkit_anon"
-    anonymous_cookie_max_age: int = 365 * 24 * 60 * 60
+    #: Dotted path to ``fn(request, context) -> EvaluationContext`` adding/replacing
+    #: attributes.
     context_builder: ContextBuilder | None = None
+    #: Start the client on the first request (True) or only on the first evaluation (False).
     start_on_request: bool = True
+
+
+#: Adapter-only keys of the ``FLAGKIT`` dict and their defaults (documented in
+#: ``docs/django.md``): the :class:`AdapterSettings` fields, upper-cased.
+ADAPTER_DEFAULTS: Final[Mapping[str, Any]] = settings_defaults(AdapterSettings)
 
 
 def _key(name: str) -> str:
@@ -127,12 +124,8 @@ def read_setting() -> dict[str, Any]:
     return out
 
 
-@functools.cache
-def core_option_keys() -> frozenset[str]:
-    """Upper-case names of every :class:`~flagkit.FlagKitOptions` field."""
-    from flagkit.types.config import FlagKitOptions
-
-    return frozenset(name.upper() for name in FlagKitOptions.option_names())
+#: Upper-case names of every :class:`~flagkit.FlagKitOptions` field.
+core_option_keys = option_keys
 
 
 def known_keys() -> frozenset[str]:
@@ -150,38 +143,20 @@ def split_setting(
     raw: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """Split an upper-cased ``FLAGKIT`` dict into (core options, adapter keys, unknown keys)."""
-    core_keys = core_option_keys()
-    core: dict[str, Any] = {}
-    adapter: dict[str, Any] = {}
-    unknown: list[str] = []
-    for name, value in raw.items():
-        if name in ADAPTER_DEFAULTS:
-            adapter[name] = value
-        elif name in core_keys:
-            core[name] = value
-        else:
-            unknown.append(name)
-    return core, adapter, unknown
+    return split_options(raw, ADAPTER_DEFAULTS)
 
 
 def is_offline(core: Mapping[str, Any]) -> bool:
     """Whether the core part of ``FLAGKIT`` asks for offline mode (bool or env-style text)."""
-    offline = core.get("OFFLINE", False)
-    return offline is True or str(offline).strip().lower() in ("true", "1", "yes", "on")
+    return is_true(core.get("OFFLINE", False))
 
 
 def _build_options(core: dict[str, Any]) -> FlagKitOptions:
-    from flagkit.types.config import FlagKitOptions
-
-    if core.get("API_KEY") in (None, "") and is_offline(core):
-        core = {**core, "API_KEY": OFFLINE_PLACEHOLDER_API_KEY}
     try:
-        return FlagKitOptions.from_mapping(core, source=SETTING_NAME)
+        return build_options(core, source=SETTING_NAME)
     except FlagKitError as exc:  # ConfigurationError, or SecurityError for LOCAL_PORT in prod
-        option = str(getattr(exc, "option", "") or "")
-        if not option and exc.code == "SECURITY_LOCAL_PORT_IN_PRODUCTION":
-            option = "local_port"
-        where = _key(option.split(".", 1)[0].upper()) if option else SETTING_NAME
+        name = setting_of_error(exc)
+        where = _key(name) if name else SETTING_NAME
         raise ImproperlyConfigured(f"{where}: {exc.message} ({exc.code})") from exc
 
 

@@ -26,11 +26,12 @@ last and may return a new context adding or replacing anything.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from flagkit.core import web_context
+from flagkit.core.web_context import PRIVATE_ATTRIBUTES
 from flagkit.types.context import EvaluationContext
 from flagkit_django import conf
 
@@ -50,10 +51,6 @@ __all__ = [
 
 #: Salt of the signed anonymous-key cookie.
 ANONYMOUS_COOKIE_SALT: Final = "flagkit"
-#: Attributes of a request context that stay in the process.
-PRIVATE_ATTRIBUTES: Final = ("email", "name", "ip")
-
-_KEY_LENGTH: Final = 32  # hex characters of a generated anonymous key
 
 
 def group_names(user: Any) -> list[str] | None:
@@ -113,13 +110,12 @@ def user_context(
         custom["date_joined"] = joined
     email = getattr(user, "email", None) or None
     full_name = user.get_full_name() if callable(getattr(user, "get_full_name", None)) else None
-    return EvaluationContext(
-        user_id=None if raw_id is None else str(raw_id),
+    return web_context.user_part(
+        raw_id,
         email=str(email) if email else None,
         name=str(full_name) if full_name else None,
         anonymous=False,
         custom=custom,
-        private_attributes=["email", "name"],
     )
 
 
@@ -127,22 +123,10 @@ def _language(request: HttpRequest) -> str | None:
     code = getattr(request, "LANGUAGE_CODE", None)
     if isinstance(code, str) and code:
         return code
-    header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
-    first = header.split(",", 1)[0].split(";", 1)[0].strip()
-    return first if first and first != "*" else None
+    return web_context.first_language_tag(request.META.get("HTTP_ACCEPT_LANGUAGE", ""))
 
 
-def _client_ip(request: HttpRequest, adapter: conf.AdapterSettings) -> str | None:
-    if adapter.trust_proxy_headers:
-        forwarded = request.META.get(adapter.ip_header, "")
-        first = str(forwarded).split(",", 1)[0].strip()
-        if first:
-            return first
-    remote = request.META.get("REMOTE_ADDR")
-    return str(remote) if remote else None
-
-
-class AnonymousKey:
+class AnonymousKey(web_context.AnonymousKey):
     """The stable key of an anonymous visitor, read from (or destined for) a signed cookie.
 
     Created per request; :meth:`apply` sets the cookie on the response only when a new key
@@ -150,18 +134,14 @@ class AnonymousKey:
     Not shared between threads.
     """
 
-    __slots__ = ("is_new", "value")
+    __slots__ = ()
 
     def __init__(self, request: HttpRequest, adapter: conf.AdapterSettings) -> None:
-        existing = request.get_signed_cookie(
-            adapter.anonymous_cookie_name, default=None, salt=ANONYMOUS_COOKIE_SALT
+        super().__init__(
+            request.get_signed_cookie(
+                adapter.anonymous_cookie_name, default=None, salt=ANONYMOUS_COOKIE_SALT
+            )
         )
-        if isinstance(existing, str) and len(existing) == _KEY_LENGTH and _is_hex(existing):
-            self.value = existing
-            self.is_new = False
-        else:
-            self.value = secrets.token_hex(_KEY_LENGTH // 2)
-            self.is_new = True
 
     def apply(
         self, request: HttpRequest, response: HttpResponseBase, adapter: conf.AdapterSettings
@@ -180,14 +160,6 @@ class AnonymousKey:
         )
 
 
-def _is_hex(text: str) -> bool:
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return True
-
-
 def request_context(
     request: HttpRequest,
     user_part: EvaluationContext,
@@ -203,33 +175,18 @@ def request_context(
     """
     adapter = settings or conf.get_adapter_settings()
     meta = request.META
-    custom = dict(user_part.custom)
-    language = _language(request)
-    if language is not None:
-        custom["language"] = language
-    country: str | None = None
-    if adapter.country_header:
-        raw_country = meta.get(adapter.country_header)
-        if raw_country:
-            country = str(raw_country).strip().upper() or None
-    agent = meta.get("HTTP_USER_AGENT")
-    context = EvaluationContext(
-        user_id=user_part.user_id,
-        user_key=(
-            anonymous_key.value
-            if anonymous_key is not None and user_part.user_id is None
-            else user_part.user_key
+    context = web_context.with_request_attributes(
+        user_part,
+        anonymous_key=anonymous_key.value if anonymous_key is not None else None,
+        language=_language(request),
+        country=web_context.country_code(meta.get(adapter.country_header))
+        if adapter.country_header
+        else None,
+        ip=web_context.client_ip(
+            meta.get("REMOTE_ADDR"),
+            meta.get(adapter.ip_header) if adapter.trust_proxy_headers else None,
         ),
-        email=user_part.email,
-        name=user_part.name,
-        anonymous=user_part.anonymous,
-        country=country or user_part.country,
-        ip=_client_ip(request, adapter),
-        user_agent=str(agent) if agent else None,
-        custom=custom,
-        private_attributes=list(
-            dict.fromkeys([*user_part.private_attributes, *PRIVATE_ATTRIBUTES])
-        ),
+        user_agent=meta.get("HTTP_USER_AGENT"),
     )
     if apply_builder:
         context = apply_context_builder(request, context, adapter)

@@ -29,17 +29,16 @@ database from the event loop.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
+from flagkit.core.request_flags import RequestFlags as BaseRequestFlags
+from flagkit.core.request_flags import client_is_enabled, client_value
 from flagkit.types.context import EvaluationContext
-from flagkit.types.flag import EvaluationReason, EvaluationResult
 from flagkit_django import conf
 from flagkit_django._engine import get_client
 from flagkit_django.context import (
@@ -59,31 +58,13 @@ __all__ = ["FlagKitMiddleware", "RequestFlags", "flag_is_active", "flag_value", 
 
 logger = logging.getLogger("flagkit.django")
 
-_FALLBACK_REASONS = frozenset(
-    {
-        EvaluationReason.FLAG_NOT_FOUND,
-        EvaluationReason.EVALUATION_ERROR,
-        EvaluationReason.DEFAULT,
-    }
+# The RequestFlags whose middleware scope is active in this thread/task.
+_active: contextvars.ContextVar[RequestFlags | None] = contextvars.ContextVar(
+    "flagkit_django_request_flags", default=None
 )
 
 
-def _kind(value: object) -> type:
-    for kind in (bool, str, dict, list):
-        if isinstance(value, kind):
-            return kind
-    if isinstance(value, (int, float)):
-        return float
-    return type(value)
-
-
-def _same_kind(value: object, default: object) -> bool:
-    """Whether ``value`` and ``default`` are both bools, strs (``SafeString`` included),
-    numbers, dicts or lists."""
-    return _kind(value) is _kind(default)
-
-
-class RequestFlags:
+class RequestFlags(BaseRequestFlags):
     """Flag lookups for one request and its user, memoised per request.
 
     >>> request.flags.is_enabled("new-checkout")
@@ -97,37 +78,25 @@ class RequestFlags:
     served without building it. Each flag is evaluated at most once per request: later
     lookups of the same key return the same value even if an update arrives meanwhile.
     A ``"!key"`` passed to :meth:`is_enabled` is negated. Lookups never raise (a missing
-    flag is off / the default). Not thread-safe: one instance belongs to one request.
+    flag is off / the default). The lookups are the core's
+    :class:`flagkit.core.request_flags.RequestFlags`; this class adds the Django request,
+    its user and the anonymous-key cookie. Not thread-safe: one instance belongs to one
+    request.
     """
 
-    __slots__ = (
-        "_anonymous_key",
-        "_bools",
-        "_client",
-        "_context",
-        "_request",
-        "_results",
-        "_used",
-    )
+    __slots__ = ("_anonymous_key", "_request", "_used")
 
     def __init__(self, request: HttpRequest, *, client: FlagKitClient | None = None) -> None:
+        BaseRequestFlags.__init__(self, client)
         self._request = request
-        self._client = client
-        self._context: EvaluationContext | None = None
         self._anonymous_key: AnonymousKey | None = None
-        self._results: dict[str, EvaluationResult[Any]] = {}
-        self._bools: dict[str, bool] = {}
         self._used = False
 
     # -- the context ----------------------------------------------------------------------
 
-    @property
-    def client(self) -> FlagKitClient:
+    def _load_client(self) -> FlagKitClient:
         """The shared client (created and started on first use)."""
-        client = self._client
-        if client is None:
-            client = self._client = get_client()
-        return client
+        return get_client()
 
     @property
     def context(self) -> EvaluationContext:
@@ -185,91 +154,6 @@ class RequestFlags:
             context = await sync_to_async(apply_context_builder)(request, context, adapter)
         self._context = context
 
-    def _scoped(self) -> contextlib.AbstractContextManager[None]:
-        """A scope for a lookup: none needed when the middleware's scope for this request
-        is active in this thread/task, else this request's lazy context."""
-        if _active.get() is self:
-            return contextlib.nullcontext()
-        return self.client.context_scope(self.scope_context)
-
-    # -- lookups --------------------------------------------------------------------------
-
-    def is_enabled(self, key: str) -> bool:
-        """Whether boolean flag ``key`` is on for this request's user; ``"!key"`` negates.
-
-        A missing flag, a non-boolean flag or a fault counts as off.
-        """
-        negate = key[:1] == "!"
-        if negate:
-            key = key[1:]
-        value = self._bools.get(key)
-        if value is None:
-            result = self._results.get(key)
-            if result is not None:
-                value = result.value is True
-            else:
-                client = self.client
-                if _active.get() is self:
-                    value = client.get_boolean_value(key, False)
-                else:
-                    with client.context_scope(self.scope_context):
-                        value = client.get_boolean_value(key, False)
-            self._bools[key] = value
-        return value is not negate
-
-    def evaluate(self, key: str) -> EvaluationResult[Any]:
-        """The full :class:`~flagkit.types.flag.EvaluationResult` of ``key`` (memoised)."""
-        result = self._results.get(key)
-        if result is None:
-            with self._scoped():
-                result = self.client.evaluate(key)
-            seen = self._bools.get(key)
-            if seen is not None and isinstance(result.value, bool) and result.value is not seen:
-                # An update landed since this request read the flag: keep what it saw.
-                result = dataclasses.replace(result, value=seen)
-            self._results[key] = result
-        return result
-
-    def value(self, key: str, default: Any = None) -> Any:
-        """The value of ``key`` for this request's user, or ``default``.
-
-        ``default`` is returned when the flag is missing or could not be evaluated, and when
-        ``default`` is not None and the flag's value is of another kind (bool, number, str,
-        dict, list).
-        """
-        result = self.evaluate(key)
-        if _is_fallback(result):
-            return default
-        if default is not None and not _same_kind(result.value, default):
-            return default
-        return result.value
-
-    def all(self) -> dict[str, Any]:
-        """``{key: value}`` of every flag for this request's user (memoised per key)."""
-        client = self.client
-        keys = client.get_all_flag_keys()
-        results = self._results
-        if any(key not in results for key in keys):
-            with self._scoped():
-                fresh = client.evaluate_all()
-            for key, result in fresh.items():
-                if key not in results:
-                    seen = self._bools.get(key)
-                    if seen is not None and isinstance(result.value, bool):
-                        result = dataclasses.replace(result, value=seen)
-                    results[key] = result
-        return {key: results[key].value for key in sorted(keys) if key in results}
-
-    def track(self, event_type: str, data: Mapping[str, Any] | None = None) -> None:
-        """Track an analytics event for this request's user (``FlagKitClient.track``).
-
-        Raises what ``track`` raises for invalid input (``EventError``), unless the client
-        uses ``LENIENT_TRACKING``.
-        """
-        client = self.client
-        with client.context_scope(self.scope_context):
-            client.track(event_type, data)
-
     # -- response -------------------------------------------------------------------------
 
     def finish(self, response: HttpResponseBase) -> None:
@@ -278,14 +162,8 @@ class RequestFlags:
         if key is not None and key.is_new and self._used:
             key.apply(self._request, response, conf.get_adapter_settings())
 
-    def __repr__(self) -> str:
-        return f"<RequestFlags evaluated={sorted({*self._results, *self._bools})!r}>"
 
-
-# The RequestFlags whose middleware scope is active in this thread/task.
-_active: contextvars.ContextVar[RequestFlags | None] = contextvars.ContextVar(
-    "flagkit_django_request_flags", default=None
-)
+RequestFlags._active = _active
 
 
 def get_request_flags(request: HttpRequest) -> RequestFlags:
@@ -306,10 +184,6 @@ def _resolved_user(request: HttpRequest) -> Any:
     return user
 
 
-def _is_fallback(result: EvaluationResult[Any]) -> bool:
-    return result.reason in _FALLBACK_REASONS or result.error_code is not None
-
-
 def flag_is_active(request: HttpRequest | None, key: object) -> bool:
     """Whether flag ``key`` (``"!key"`` negates) is on for ``request``'s user.
 
@@ -320,8 +194,7 @@ def flag_is_active(request: HttpRequest | None, key: object) -> bool:
         return False
     if request is not None:
         return get_request_flags(request).is_enabled(key)
-    negate = key.startswith("!")
-    return (get_client().evaluate(key.lstrip("!")).value is True) is not negate
+    return client_is_enabled(get_client, key)
 
 
 def flag_value(request: HttpRequest | None, key: object, default: Any = None) -> Any:
@@ -331,10 +204,7 @@ def flag_value(request: HttpRequest | None, key: object, default: Any = None) ->
         return default
     if request is not None:
         return get_request_flags(request).value(key, default)
-    result = get_client().evaluate(key)
-    if _is_fallback(result) or (default is not None and not _same_kind(result.value, default)):
-        return default
-    return result.value
+    return client_value(get_client, key, default)
 
 
 class FlagKitMiddleware:

@@ -35,8 +35,5 @@ def flagkit_flags() -> Iterator[FlagOverrides]:
     """Flag overrides for one test (see :class:`flagkit_django.testing.FlagOverrides`)."""
     from flagkit_django.testing import FlagOverrides
 
-    overrides = FlagOverrides()
-    try:
+    with FlagOverrides() as overrides:
         yield overrides
-    finally:
-        overrides.close()

@@ -33,12 +33,13 @@ threads (e.g. a live server) see them.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.test.utils import TestContextDecorator
 
+from flagkit.testing.overrides import FlagOverrides as BaseFlagOverrides
+from flagkit.testing.overrides import OverrideStack, checked_flags
 from flagkit_django._engine import get_client, peek_client
 
 if TYPE_CHECKING:
@@ -46,53 +47,26 @@ if TYPE_CHECKING:
 
 __all__ = ["FlagOverrides", "override_flags"]
 
-_lock = threading.Lock()
-# The active override layers, innermost last. Test-only state: this module is imported
-# by tests, never by the adapter itself.
-_layers: list[dict[str, Any]] = []
-
-
-def _merged() -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for layer in _layers:
-        merged.update(layer)
-    return merged
+# The active override layers of the process. Test-only state: this module is imported by
+# tests, never by the adapter itself.
+_stack = OverrideStack()
 
 
 def _apply_to(client: FlagKitClient) -> None:
     """Put the merged active overrides on ``client`` (called for every new shared client)."""
-    with _lock:
-        merged = _merged()
-    # set_overrides() adds to what is there: start from a clean slate so removed keys go.
-    client.clear_overrides()
-    if merged:
-        client.set_overrides(merged)
+    _stack.apply_to(client)
 
 
 def _push(layer: dict[str, Any]) -> None:
-    with _lock:
-        _layers.append(layer)
+    _stack.push(layer)
     _apply_to(get_client(start=False))
 
 
 def _pop(layer: dict[str, Any]) -> None:
-    with _lock:
-        for index in range(len(_layers) - 1, -1, -1):
-            if _layers[index] is layer:
-                del _layers[index]
-                break
+    _stack.remove(layer)
     client = peek_client()
     if client is not None:
         _apply_to(client)
-
-
-def _check(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"override_flags takes a mapping of flag key -> value, got {mapping!r}")
-    for key in mapping:
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"flag keys must be non-empty strings, got {key!r}")
-    return dict(mapping)
 
 
 class override_flags(TestContextDecorator):  # type: ignore[misc]
@@ -106,7 +80,7 @@ class override_flags(TestContextDecorator):  # type: ignore[misc]
     """
 
     def __init__(self, flags: Mapping[str, Any]) -> None:
-        self.flags = _check(flags)
+        self.flags = checked_flags(flags)
         self._layer: dict[str, Any] | None = None
         super().__init__()
 
@@ -123,7 +97,7 @@ class override_flags(TestContextDecorator):  # type: ignore[misc]
             self._layer = None
 
 
-class FlagOverrides:
+class FlagOverrides(BaseFlagOverrides):
     """What the ``flagkit_flags`` pytest fixture yields: overrides for one test.
 
     >>> flagkit_flags.set({"new-checkout": True})
@@ -133,37 +107,12 @@ class FlagOverrides:
     Everything set is removed when the test ends. Not thread-safe (use from the test).
     """
 
-    def __init__(self) -> None:
-        self._layer: dict[str, Any] = {}
-        self._active = False
+    def _push(self, layer: dict[str, Any]) -> None:
+        _push(layer)
 
-    def set(self, flags: Mapping[str, Any] | None = None, /, **by_name: Any) -> None:
-        """Add or change overrides (``**by_name`` for keys that are valid identifiers)."""
-        self._layer.update(_check({**(flags or {}), **by_name}))
-        self._refresh()
+    def _pop(self, layer: dict[str, Any]) -> None:
+        _pop(layer)
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.set({key: value})
-
-    def __delitem__(self, key: str) -> None:
-        del self._layer[key]
-        self._refresh()
-
-    def clear(self) -> None:
-        """Remove every override set through this object."""
-        self._layer.clear()
-        self._refresh()
-
-    def _refresh(self) -> None:
-        if not self._active:
-            _push(self._layer)
-            self._active = True
-        else:
-            client = peek_client()
-            _apply_to(client if client is not None else get_client(start=False))
-
-    def close(self) -> None:
-        """Remove the overrides (the fixture calls this at teardown)."""
-        if self._active:
-            _pop(self._layer)
-            self._active = False
+    def _refresh_client(self) -> None:
+        client = peek_client()
+        _apply_to(client if client is not None else get_client(start=False))

@@ -18,7 +18,6 @@ otherwise.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -246,8 +245,8 @@ def explain_command(
 def serve_command(
     host: str, port: int | None, flags_file: str | None, api_keys: tuple[str, ...]
 ) -> None:
-    """Run a local FlagKit server in the foreground until interrupted (Ctrl-C)."""
-    from flagkit.testing import FlagKitServer
+    """Run a local FlagKit server in the foreground until interrupted (Ctrl-C or SIGTERM)."""
+    from flagkit.server.cli_runner import ServeError, start_server, wait_until_interrupted
 
     options = get_state().options
     config = current_app.config
@@ -258,14 +257,15 @@ def serve_command(
     app_key = config.get("FLAGKIT_API_KEY")
     if not keys and isinstance(app_key, str) and app_key and not options.offline:
         keys.append(app_key)
-    server = FlagKitServer(api_keys=keys or None, flags_file=flags_file, host=host, port=port)
-    server.start()
+    try:
+        server = start_server(api_keys=keys or None, flags_file=flags_file, host=host, port=port)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         click.echo(f"FlagKit local server listening on {server.base_url}")
         click.echo(f"accepted API keys (ids): {', '.join(key_id(k) for k in server.api_keys)}")
         click.echo(f"point an app at it with FLAGKIT_LOCAL_PORT={server.port}; Ctrl-C stops it")
-        threading.Event().wait()
-    except KeyboardInterrupt:
+        wait_until_interrupted()
         click.echo("stopping")
     finally:
         server.stop()

@@ -15,12 +15,22 @@ so the effective defaults are visible in ``app.config``. Nothing here runs at im
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from flagkit.core.adapter_options import (
+    OFFLINE_PLACEHOLDER_API_KEY,
+    WebAdapterSettings,
+    build_options,
+    core_defaults,
+    is_true,
+    option_keys,
+    setting_of_error,
+    settings_defaults,
+    split_options,
+)
 from flagkit.errors import ConfigurationError
 from flagkit.types.config import FlagKitOptions
 
@@ -35,54 +45,21 @@ __all__ = [
 
 PREFIX: Final = "FLAGKIT_"
 
-#: Used as ``api_key`` when ``FLAGKIT_OFFLINE`` is true and no ``FLAGKIT_API_KEY`` is set:
-#: offline mode never talks to a server (same placeholder as the Django adapter).
-OFFLINE_PLACEHOLDER_API_KEY: Final = "sdk_offline_placeholder"
-
-#: Adapter-only keys (without the ``FLAGKIT_`` prefix) and their defaults.
-ADAPTER_DEFAULTS: Final[Mapping[str, Any]] = {
-    # Attribute (or mapping key) of the user object sent as ``user_id``; a user without it
-    # but with a Flask-Login style ``get_id()`` uses that.
-    "USER_ID_ATTRIBUTE": "id",
-    # Request header holding an ISO country code set by a proxy/CDN, e.g. "CF-IPCountry".
-    # Django-style names ("HTTP_CF_IPCOUNTRY") are accepted too.
-    "COUNTRY_HEADER": None,
-    # Read the client IP from IP_HEADER (first address) instead of REMOTE_ADDR. Only turn on
-    # behind a proxy that sets the header: otherwise visitors can choose their own IP.
-    "TRUST_PROXY_HEADERS": False,
-    "IP_HEADER": "X-Forwarded-For",
-    # Signed cookie holding an anonymous visitor's stable key (sticky percentage rollouts).
-    "ANONYMOUS_COOKIE_NAME": "flagkit_anon",
-    "ANONYMOUS_COOKIE_MAX_AGE": 365 * 24 * 60 * 60,
-}
-
 
 @dataclass(frozen=True, kw_only=True)
-class AdapterSettings:
-    """The validated adapter-only keys (see :data:`ADAPTER_DEFAULTS`). Immutable."""
+class AdapterSettings(WebAdapterSettings):
+    """The validated adapter-only keys (see :data:`ADAPTER_DEFAULTS`). Immutable.
 
-    user_id_attribute: str = "id"
-    country_header: str | None = None
-    trust_proxy_headers: bool = False
-    ip_header: str = "X-Forwarded-For"
-    anonymous_cookie_name: str = "flagkit_anon"
-    anonymous_cookie_max_age: int = 365 * 24 * 60 * 60
-
-
-def core_defaults() -> dict[str, Any]:
-    """``{"POLLING_INTERVAL": 30.0, ...}``: every core option but ``API_KEY`` with its default.
-
-    Mutable defaults (``BOOTSTRAP``) are fresh objects on each call.
+    The fields are :class:`flagkit.core.adapter_options.WebAdapterSettings`: a user
+    without ``USER_ID_ATTRIBUTE`` but with a Flask-Login style ``get_id()`` uses that;
+    ``COUNTRY_HEADER`` and ``IP_HEADER`` are request header names ("CF-IPCountry"), and
+    Django-style names ("HTTP_CF_IPCOUNTRY") are accepted too.
     """
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(FlagKitOptions):
-        if not f.init or f.name == "api_key":
-            continue
-        if f.default is not dataclasses.MISSING:
-            out[f.name.upper()] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name.upper()] = f.default_factory()
-    return out
+
+
+#: Adapter-only keys (without the ``FLAGKIT_`` prefix) and their defaults: the
+#: :class:`AdapterSettings` fields, upper-cased.
+ADAPTER_DEFAULTS: Final[Mapping[str, Any]] = settings_defaults(AdapterSettings)
 
 
 def _header_name(value: str) -> str:
@@ -131,10 +108,6 @@ def _adapter_settings(values: Mapping[str, Any]) -> AdapterSettings:
     )
 
 
-def _is_true(value: object) -> bool:
-    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
-
-
 def read_config(config: MutableMapping[str, Any]) -> tuple[FlagKitOptions, AdapterSettings]:
     """Validate the ``FLAGKIT_*`` keys of ``config`` (an ``app.config``).
 
@@ -149,33 +122,40 @@ def read_config(config: MutableMapping[str, Any]) -> tuple[FlagKitOptions, Adapt
     ``FLAGKIT_*`` key (with the closest known one), a missing API key or a bad value;
     ``SecurityError`` for ``FLAGKIT_LOCAL_PORT`` in a production environment.
     """
-    core_names = {name.upper() for name in FlagKitOptions.option_names()}
-    known = core_names | set(ADAPTER_DEFAULTS)
-    for key in list(config):
-        if isinstance(key, str) and key.startswith(PREFIX) and key[len(PREFIX) :] not in known:
-            close = difflib.get_close_matches(
-                key, sorted(PREFIX + name for name in known), n=1, cutoff=0.6
-            )
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigurationError(
-                f"unknown setting app.config[{key!r}]{hint} (FLAGKIT_ keys are the "
-                "upper-case FlagKitOptions fields and the adapter keys in docs/flask.md)",
-                code="CONFIG_INVALID_OPTION",
-                option=key,
-            )
+    _core, _adapter, unknown = split_options(_stripped(config), ADAPTER_DEFAULTS)
+    if unknown:
+        key = PREFIX + unknown[0]
+        known = sorted(PREFIX + name for name in (*option_keys(), *ADAPTER_DEFAULTS))
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(
+            f"unknown setting app.config[{key!r}]{hint} (FLAGKIT_ keys are the "
+            "upper-case FlagKitOptions fields and the adapter keys in docs/flask.md)",
+            code="CONFIG_INVALID_OPTION",
+            option=key,
+        )
     for name, value in {**core_defaults(), **ADAPTER_DEFAULTS}.items():
         config.setdefault(PREFIX + name, value)
 
-    adapter = _adapter_settings({name: config[PREFIX + name] for name in ADAPTER_DEFAULTS})
-    core = {name: config[PREFIX + name] for name in core_names if PREFIX + name in config}
-    if core.get("API_KEY") in (None, "") and _is_true(core.get("OFFLINE", False)):
-        core["API_KEY"] = OFFLINE_PLACEHOLDER_API_KEY
-    if core.get("API_KEY") is None:
+    core, given, _unknown = split_options(_stripped(config), ADAPTER_DEFAULTS)
+    adapter = _adapter_settings(given)
+    if core.get("API_KEY") is None and not is_true(core.get("OFFLINE", False)):
         core.pop("API_KEY", None)
     try:
-        options = FlagKitOptions.from_mapping(core, source="app.config (FLAGKIT_* keys)")
+        options = build_options(core, source="app.config (FLAGKIT_* keys)")
     except ConfigurationError as exc:
-        option = str(exc.option or "")
-        where = _where(option.split(".", 1)[0].upper()) if option else "app.config"
-        raise ConfigurationError(f"{where}: {exc.message}", code=exc.code, option=option) from exc
+        setting = setting_of_error(exc)
+        where = _where(setting) if setting else "app.config"
+        raise ConfigurationError(
+            f"{where}: {exc.message}", code=exc.code, option=str(exc.option or "")
+        ) from exc
     return options, adapter
+
+
+def _stripped(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``FLAGKIT_*`` keys of ``config`` without the prefix, in ``config``'s order."""
+    return {
+        key[len(PREFIX) :]: value
+        for key, value in config.items()
+        if isinstance(key, str) and key.startswith(PREFIX)
+    }

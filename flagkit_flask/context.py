@@ -35,13 +35,14 @@ key per request (a warning is logged once per app).
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from flask import g, request
 from itsdangerous import BadSignature, Signer
 
+from flagkit.core import web_context
+from flagkit.core.web_context import PRIVATE_ATTRIBUTES
 from flagkit.types.context import EvaluationContext
 
 if TYPE_CHECKING:
@@ -64,14 +65,11 @@ logger = logging.getLogger("flagkit.flask")
 
 #: Salt of the signed anonymous-key cookie.
 ANONYMOUS_COOKIE_SALT: Final = "flagkit-anonymous"
-#: Attributes of a request context that stay in the process.
-PRIVATE_ATTRIBUTES: Final = ("email", "name", "ip")
 
 ContextLoader = Callable[[EvaluationContext], "EvaluationContext | None"]
 """``fn(default_context) -> EvaluationContext | None`` registered with
 ``@flagkit.context_loader``; called in the request context."""
 
-_KEY_LENGTH: Final = 32  # hex characters of a generated anonymous key
 _MISSING: Final = object()
 
 
@@ -130,23 +128,22 @@ def user_context(user: Any, settings: AdapterSettings) -> EvaluationContext:
             raw_id = get_id()
     email = _read(user, "email")
     name = _read(user, "name") or _read(user, "username")
-    return EvaluationContext(
-        user_id=None if raw_id is None else str(raw_id),
+    return web_context.user_part(
+        raw_id,
         email=email if isinstance(email, str) and email else None,
         name=name if isinstance(name, str) and name else None,
         anonymous=raw_id is None,
-        private_attributes=["email", "name"],
     )
 
 
-class AnonymousKey:
+class AnonymousKey(web_context.AnonymousKey):
     """The stable key of an anonymous visitor, read from (or destined for) a signed cookie.
 
     Created per request; :meth:`apply` sets the cookie on the response only when a new key
     was generated. Not shared between threads.
     """
 
-    __slots__ = ("is_new", "signer", "value")
+    __slots__ = ("signer",)
 
     def __init__(self, app: Flask, settings: AdapterSettings) -> None:
         self.signer = _signer(app)
@@ -157,12 +154,7 @@ class AnonymousKey:
                 value = self.signer.unsign(existing).decode("ascii")
             except (BadSignature, UnicodeDecodeError):
                 value = None
-        if value is not None and len(value) == _KEY_LENGTH and _is_hex(value):
-            self.value = value
-            self.is_new = False
-        else:
-            self.value = secrets.token_hex(_KEY_LENGTH // 2)
-            self.is_new = True
+        super().__init__(value)
 
     def apply(self, response: Response, settings: AdapterSettings) -> None:
         """Set the cookie on ``response`` if this key is new (HttpOnly, SameSite=Lax)."""
@@ -196,27 +188,9 @@ def _signer(app: Flask) -> Signer | None:
     return Signer(keys, salt=ANONYMOUS_COOKIE_SALT)
 
 
-def _is_hex(text: str) -> bool:
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return True
-
-
-def _language() -> str | None:
-    header = request.headers.get("Accept-Language", "")
-    first = header.split(",", 1)[0].split(";", 1)[0].strip()
-    return first if first and first != "*" else None
-
-
 def _client_ip(settings: AdapterSettings) -> str | None:
-    if settings.trust_proxy_headers:
-        forwarded = request.headers.get(settings.ip_header, "")
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first
-    return request.remote_addr or None
+    forwarded = request.headers.get(settings.ip_header) if settings.trust_proxy_headers else None
+    return web_context.client_ip(request.remote_addr, forwarded)
 
 
 def request_context(
@@ -226,30 +200,13 @@ def request_context(
 ) -> EvaluationContext:
     """Add the current request's attributes (language, country, IP, user agent, anonymous
     key) to ``user_part``. Needs a request context."""
-    custom = dict(user_part.custom)
-    language = _language()
-    if language is not None:
-        custom["language"] = language
-    country: str | None = None
-    if settings.country_header:
-        raw = request.headers.get(settings.country_header, "").strip()
-        country = raw.upper() or None
-    agent = request.headers.get("User-Agent")
-    return EvaluationContext(
-        user_id=user_part.user_id,
-        user_key=(
-            anonymous_key.value
-            if anonymous_key is not None and user_part.user_id is None
-            else user_part.user_key
-        ),
-        email=user_part.email,
-        name=user_part.name,
-        anonymous=user_part.anonymous,
-        country=country or user_part.country,
+    headers = request.headers
+    country_header = settings.country_header
+    return web_context.with_request_attributes(
+        user_part,
+        anonymous_key=anonymous_key.value if anonymous_key is not None else None,
+        language=web_context.first_language_tag(headers.get("Accept-Language", "")),
+        country=web_context.country_code(headers.get(country_header)) if country_header else None,
         ip=_client_ip(settings),
-        user_agent=agent or None,
-        custom=custom,
-        private_attributes=list(
-            dict.fromkeys([*user_part.private_attributes, *PRIVATE_ATTRIBUTES])
-        ),
+        user_agent=headers.get("User-Agent"),
     )

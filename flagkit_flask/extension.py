@@ -27,7 +27,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
-import dataclasses
 import logging
 import threading
 import weakref
@@ -36,8 +35,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, after_this_request, current_app, g, has_app_context, has_request_context
 
+from flagkit.core.request_flags import RequestFlags as BaseRequestFlags
+from flagkit.core.request_flags import client_is_enabled, client_value
 from flagkit.types.context import EvaluationContext
-from flagkit.types.flag import EvaluationReason, EvaluationResult
 from flagkit_flask import signals
 from flagkit_flask.conf import AdapterSettings, read_config
 from flagkit_flask.context import (
@@ -53,8 +53,9 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
     from flagkit.client import FlagKitClient
+    from flagkit.testing.overrides import OverrideStack
     from flagkit.types.config import FlagKitOptions
-    from flagkit.types.flag import FlagState
+    from flagkit.types.flag import EvaluationResult, FlagState
 
 __all__ = [
     "EXTENSION_KEY",
@@ -72,33 +73,6 @@ EXTENSION_KEY = "flagkit"
 
 L = TypeVar("L", bound=ContextLoader)
 
-_FALLBACK_REASONS = frozenset(
-    {
-        EvaluationReason.FLAG_NOT_FOUND,
-        EvaluationReason.EVALUATION_ERROR,
-        EvaluationReason.DEFAULT,
-    }
-)
-
-
-def _same_kind(value: object, default: object) -> bool:
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float))
-    return isinstance(value, type(default))
-
-
-def _is_fallback(result: EvaluationResult[Any]) -> bool:
-    return result.reason in _FALLBACK_REASONS or result.error_code is not None
-
-
-def _value_or_default(result: EvaluationResult[Any], default: Any) -> Any:
-    if _is_fallback(result) or (default is not None and not _same_kind(result.value, default)):
-        return default
-    return result.value
-
-
 # The RequestFlags whose request scope is active in this thread/task (set by before_request).
 _active: contextvars.ContextVar[RequestFlags | None] = contextvars.ContextVar(
     "flagkit_flask_request_flags", default=None
@@ -110,7 +84,7 @@ def active_request_flags() -> RequestFlags | None:
     return _active.get()
 
 
-class RequestFlags:
+class RequestFlags(BaseRequestFlags):
     """Flag lookups for one request and its user, memoised per request (``g._flagkit``).
 
     >>> flagkit.is_enabled("new-checkout")          # goes through g._flagkit
@@ -118,38 +92,23 @@ class RequestFlags:
 
     The :class:`~flagkit.EvaluationContext` is built (default loader, then the
     ``@flagkit.context_loader`` function) only when an evaluation needs it — a flag with
-    targeting, ``track()``, or reading :attr:`context`. Each flag is evaluated at most once
-    per request: later lookups of the same key return the same value even if an update
-    arrives meanwhile. Lookups never raise. Not thread-safe: one instance per request.
+    targeting, ``track()``, or reading :attr:`context` (None if the loader returned None
+    or failed). Each flag is evaluated at most once per request: later lookups of the same
+    key return the same value even if an update arrives meanwhile. Lookups never raise.
+    The lookups are the core's :class:`flagkit.core.request_flags.RequestFlags`; this
+    class adds the app's state, the request's user and the anonymous-key cookie. Not
+    thread-safe: one instance per request.
     """
 
-    __slots__ = (
-        "_anonymous_key",
-        "_bools",
-        "_built",
-        "_client",
-        "_context",
-        "_results",
-        "_scope",
-        "_state",
-        "_token",
-    )
+    __slots__ = ("_anonymous_key", "_built", "_scope", "_state", "_token")
 
     def __init__(self, state: FlagKitState, client: FlagKitClient) -> None:
+        BaseRequestFlags.__init__(self, client)
         self._state = state
-        self._client = client
-        self._context: EvaluationContext | None = None
         self._built = False
         self._anonymous_key: AnonymousKey | None = None
-        self._results: dict[str, EvaluationResult[Any]] = {}
-        self._bools: dict[str, bool] = {}
         self._scope: contextlib.AbstractContextManager[None] | None = None
         self._token: contextvars.Token[RequestFlags | None] | None = None
-
-    @property
-    def client(self) -> FlagKitClient:
-        """The app's client."""
-        return self._client
 
     @property
     def state(self) -> FlagKitState:
@@ -157,12 +116,6 @@ class RequestFlags:
         return self._state
 
     # -- the context ----------------------------------------------------------------------
-
-    @property
-    def context(self) -> EvaluationContext | None:
-        """This request's evaluation context (built on first access; None if the loader
-        returned None or failed)."""
-        return self.build_context()
 
     def build_context(self) -> EvaluationContext | None:
         """Build the context once (the factory given to ``client.context_scope``).
@@ -180,6 +133,8 @@ class RequestFlags:
             logger.exception("building the FlagKit evaluation context failed; using none")
             self._context = None
         return self._context
+
+    scope_context = build_context
 
     def _load(self) -> EvaluationContext | None:
         state = self._state
@@ -204,91 +159,11 @@ class RequestFlags:
                 )
         return context
 
-    def _scoped(self) -> contextlib.AbstractContextManager[None]:
-        if _active.get() is self:
-            return contextlib.nullcontext()
-        return self._client.context_scope(self.build_context)
-
-    # -- lookups --------------------------------------------------------------------------
-
-    def is_enabled(self, key: str) -> bool:
-        """Whether boolean flag ``key`` is on for this request's user; ``"!key"`` negates.
-
-        A missing flag, a non-boolean flag, a bad key or a fault counts as off.
-        """
-        if key.__class__ is not str:
-            return False
-        negate = key[:1] == "!"
-        if negate:
-            key = key[1:]
-        value = self._bools.get(key)
-        if value is None:
-            result = self._results.get(key)
-            if result is not None:
-                value = result.value is True
-            else:
-                client = self._client
-                if _active.get() is self:
-                    value = client.get_boolean_value(key, False)
-                else:
-                    with client.context_scope(self.build_context):
-                        value = client.get_boolean_value(key, False)
-            self._bools[key] = value
-        return value is not negate
-
-    def evaluate(self, key: str) -> EvaluationResult[Any]:
-        """The full :class:`~flagkit.EvaluationResult` of ``key`` (memoised). Never raises."""
-        result = self._results.get(key)
-        if result is None:
-            with self._scoped():
-                result = self._client.evaluate(key)
-            seen = self._bools.get(key)
-            if seen is not None and isinstance(result.value, bool) and result.value is not seen:
-                # An update landed since this request read the flag: keep what it saw.
-                result = dataclasses.replace(result, value=seen)
-            self._results[key] = result
-        return result
-
-    def value(self, key: str, default: Any = None) -> Any:
-        """The value of ``key`` for this request's user, or ``default``.
-
-        ``default`` is returned when the flag is missing or could not be evaluated, and when
-        ``default`` is not None and the flag's value is of another kind (bool, number, str,
-        dict, list).
-        """
-        if key.__class__ is not str or not key:
-            return default
-        return _value_or_default(self.evaluate(key), default)
-
-    def all(self) -> dict[str, Any]:
-        """``{key: value}`` of every flag for this request's user (memoised per key)."""
-        client = self._client
-        if any(key not in self._results for key in client.get_all_flag_keys()):
-            with self._scoped():
-                fresh = client.evaluate_all()
-            for key, result in fresh.items():
-                if key not in self._results:
-                    seen = self._bools.get(key)
-                    if seen is not None and isinstance(result.value, bool):
-                        result = dataclasses.replace(result, value=seen)
-                    self._results[key] = result
-        return {key: result.value for key, result in sorted(self._results.items())}
-
-    def track(self, event_type: str, data: Mapping[str, Any] | None = None) -> None:
-        """Track an analytics event for this request's user (``FlagKitClient.track``).
-
-        Raises what ``track`` raises for invalid input (``EventError``) unless the client
-        uses ``FLAGKIT_LENIENT_TRACKING``.
-        """
-        self.build_context()
-        with self._scoped():
-            self._client.track(event_type, data)
-
     # -- request lifecycle ----------------------------------------------------------------
 
     def enter(self) -> None:
         """Enter the client's context scope for this request (``before_request``)."""
-        scope = self._client.context_scope(self.build_context)
+        scope = self.client.context_scope(self.build_context)
         scope.__enter__()
         self._scope = scope
         self._token = _active.set(self)
@@ -314,8 +189,8 @@ class RequestFlags:
             key.apply(response, self._state.adapter)
         return response
 
-    def __repr__(self) -> str:
-        return f"<RequestFlags evaluated={sorted({*self._results, *self._bools})!r}>"
+
+RequestFlags._active = _active
 
 
 def _close_at_exit(ref: weakref.ReferenceType[FlagKitClient]) -> None:
@@ -349,7 +224,8 @@ class FlagKitState:
         self.warned_no_secret = False
         self._app_ref = weakref.ref(app)
         self._client: FlagKitClient | None = None
-        self._override_layers: list[dict[str, Any]] = []
+        # Test overrides (flagkit_flask.testing); created on first use.
+        self._override_stack: OverrideStack | None = None
 
     @property
     def app(self) -> Flask | None:
@@ -379,7 +255,7 @@ class FlagKitState:
                 return client
             client = FlagKitClient(self.options)
             self._client = client
-            layers = list(self._override_layers)
+            overrides = self._override_stack
         # Act outside the lock: listeners, overrides and start() take the client's locks.
         logger.debug(
             "created the FlagKit client of app %r (%s)",
@@ -387,8 +263,8 @@ class FlagKitState:
             self.options.resolved_base_url,
         )
         self._wire(client)
-        if layers:
-            client.set_overrides(_merge(layers))
+        if overrides is not None and len(overrides):
+            overrides.apply_to(client)
         atexit.register(_close_at_exit, weakref.ref(client))
         client.start()
         return client
@@ -461,38 +337,32 @@ class FlagKitState:
 
     # -- overrides (flagkit_flask.testing) -------------------------------------------------
 
+    def _overrides(self) -> OverrideStack:
+        stack = self._override_stack
+        if stack is None:
+            from flagkit.testing.overrides import OverrideStack
+
+            with self.lock:
+                stack = self._override_stack
+                if stack is None:
+                    stack = self._override_stack = OverrideStack()
+        return stack
+
     def push_overrides(self, layer: dict[str, Any]) -> None:
         """Add an override layer (the inner layer wins) and apply it to the client."""
-        with self.lock:
-            self._override_layers.append(layer)
+        self._overrides().push(layer)
         self.apply_overrides()
 
     def pop_overrides(self, layer: dict[str, Any]) -> None:
         """Remove ``layer`` (by identity), restoring the outer values exactly."""
-        with self.lock:
-            for index in range(len(self._override_layers) - 1, -1, -1):
-                if self._override_layers[index] is layer:
-                    del self._override_layers[index]
-                    break
+        self._overrides().remove(layer)
         self.apply_overrides()
 
     def apply_overrides(self) -> None:
         """Put the merged override layers on the client (if it exists yet)."""
-        with self.lock:
-            client = self._client
-            merged = _merge(self._override_layers)
-        if client is None:
-            return  # applied when the client is created
-        client.clear_overrides()
-        if merged:
-            client.set_overrides(merged)
-
-
-def _merge(layers: list[dict[str, Any]]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged.update(layer)
-    return merged
+        client = self._client
+        if client is not None:  # else applied when the client is created
+            self._overrides().apply_to(client)
 
 
 def get_state(app: Flask | None = None) -> FlagKitState:
@@ -628,10 +498,7 @@ class FlagKit:
         flags = state.request_flags()
         if flags is not None:
             return flags.is_enabled(key)
-        if key.__class__ is not str or not key.lstrip("!"):
-            return False
-        negate = key[:1] == "!"
-        return (state.client.evaluate(key.lstrip("!")).value is True) is not negate
+        return client_is_enabled(lambda: state.client, key)
 
     def value(self, key: str, default: Any = None) -> Any:
         """The value of flag ``key`` for the current user, or ``default`` when it is
@@ -640,9 +507,7 @@ class FlagKit:
         flags = state.request_flags()
         if flags is not None:
             return flags.value(key, default)
-        if key.__class__ is not str or not key:
-            return default
-        return _value_or_default(state.client.evaluate(key), default)
+        return client_value(lambda: state.client, key, default)
 
     def evaluate(self, key: str) -> EvaluationResult[Any]:
         """The full :class:`~flagkit.EvaluationResult` of ``key`` for the current user

@@ -42,8 +42,5 @@ def flagkit_flags(app: Flask) -> Iterator[FlagOverrides]:
     :class:`flagkit_flask.testing.FlagOverrides`)."""
     from flagkit_flask.testing import FlagOverrides
 
-    overrides = FlagOverrides(app)
-    try:
+    with FlagOverrides(app) as overrides:
         yield overrides
-    finally:
-        overrides.close()

@@ -26,12 +26,8 @@ from flask import Flask
 from jinja2 import nodes, pass_context
 from jinja2.ext import Extension
 
-from flagkit_flask.extension import (
-    FlagKitState,
-    _active,
-    _value_or_default,
-    get_state,
-)
+from flagkit.core.request_flags import client_is_enabled, client_value
+from flagkit_flask.extension import FlagKitState, _active, get_state
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -101,10 +97,7 @@ class FlagKitExtension(Extension):
             flags = state.request_flags()
         if flags is not None:
             return flags.is_enabled(key)
-        if key.__class__ is not str or not key.lstrip("!"):
-            return False
-        negate = key[:1] == "!"
-        return (state.client.evaluate(key.lstrip("!")).value is True) is not negate
+        return client_is_enabled(lambda: state.client, key)
 
     def flag_value(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when missing, failed or of another kind."""
@@ -112,9 +105,7 @@ class FlagKitExtension(Extension):
         flags = state.request_flags()
         if flags is not None:
             return flags.value(key, default)
-        if key.__class__ is not str or not key:
-            return default
-        return _value_or_default(state.client.evaluate(key), default)
+        return client_value(lambda: state.client, key, default)
 
     # -- the block tag ----------------------------------------------------------------------
 

@@ -39,6 +39,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from flagkit.testing.overrides import FlagOverrides as BaseFlagOverrides
+from flagkit.testing.overrides import checked_flags
 from flagkit_flask.extension import FlagKitState, get_state
 
 if TYPE_CHECKING:
@@ -47,15 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["FlagOverrides", "override_flags"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _check(mapping: object) -> dict[str, Any]:
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"override_flags takes a mapping of flag key -> value, got {mapping!r}")
-    for key in mapping:
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"flag keys must be non-empty strings, got {key!r}")
-    return dict(mapping)
 
 
 class override_flags:
@@ -74,7 +67,7 @@ class override_flags:
 
     def __init__(self, app: Flask | None, flags: Mapping[str, Any]) -> None:
         self.app = app
-        self.flags = _check(flags)
+        self.flags = checked_flags(flags)
         self._entered: tuple[FlagKitState, dict[str, Any]] | None = None
 
     def __enter__(self) -> None:
@@ -116,7 +109,7 @@ class override_flags:
         return wrapper  # type: ignore[return-value]
 
 
-class FlagOverrides:
+class FlagOverrides(BaseFlagOverrides):
     """What the ``flagkit_flags`` pytest fixture yields: overrides of one app for one test.
 
     >>> flagkit_flags.set({"new-checkout": True})
@@ -129,35 +122,13 @@ class FlagOverrides:
 
     def __init__(self, app: Flask) -> None:
         self._state = get_state(app)
-        self._layer: dict[str, Any] = {}
-        self._active = False
+        super().__init__()
 
-    def set(self, flags: Mapping[str, Any] | None = None, /, **by_name: Any) -> None:
-        """Add or change overrides (``**by_name`` for keys that are valid identifiers)."""
-        self._layer.update(_check({**(flags or {}), **by_name}))
-        self._refresh()
+    def _push(self, layer: dict[str, Any]) -> None:
+        self._state.push_overrides(layer)
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.set({key: value})
+    def _pop(self, layer: dict[str, Any]) -> None:
+        self._state.pop_overrides(layer)
 
-    def __delitem__(self, key: str) -> None:
-        del self._layer[key]
-        self._refresh()
-
-    def clear(self) -> None:
-        """Remove every override set through this object."""
-        self._layer.clear()
-        self._refresh()
-
-    def _refresh(self) -> None:
-        if self._active:
-            self._state.apply_overrides()  # the layer changed in place
-        else:
-            self._state.push_overrides(self._layer)
-            self._active = True
-
-    def close(self) -> None:
-        """Remove the overrides (the fixture calls this at teardown). Idempotent."""
-        if self._active:
-            self._state.pop_overrides(self._layer)
-            self._active = False
+    def _refresh_client(self) -> None:
+        self._state.apply_overrides()

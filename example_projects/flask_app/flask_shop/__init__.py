@@ -48,8 +48,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
-    if not test_config or "DATABASE" not in test_config:
-        os.makedirs(app.instance_path, exist_ok=True)
+    if os.path.dirname(app.config["DATABASE"]) == app.instance_path:
+        os.makedirs(app.instance_path, exist_ok=True)  # the default place of the database
 
     db.init_app(app)
     login_manager.init_app(app)

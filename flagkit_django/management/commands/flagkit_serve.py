@@ -17,10 +17,7 @@ SSE streaming, admin API, a watched flags file. For development only.
 
 from __future__ import annotations
 
-import signal
-import threading
 from argparse import ArgumentParser
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,7 +71,7 @@ class Command(BaseCommand):  # type: ignore[misc]
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Start the server, print where it listens, serve until SIGINT/SIGTERM."""
-        from flagkit.testing import FlagKitServer, FlagsFileError
+        from flagkit.server.cli_runner import ServeError, serve_until_interrupted, start_server
 
         core, _adapter, _unknown = conf.split_setting(conf.read_setting())
         keys = [
@@ -84,7 +81,7 @@ class Command(BaseCommand):  # type: ignore[misc]
         ]
         port = options["port"] if options["port"] is not None else _default_port(core)
         try:
-            server = FlagKitServer(
+            server = start_server(
                 flags_file=options["flags"],
                 api_keys=keys or None,
                 host=options["host"],
@@ -93,17 +90,8 @@ class Command(BaseCommand):  # type: ignore[misc]
                 verify_signatures=options["verify_signatures"],
                 events_log=options["events_log"],
             )
-        except FlagsFileError as exc:
-            raise CommandError(f"invalid flags file: {exc}") from None
-        except ValueError as exc:
+        except ServeError as exc:
             raise CommandError(str(exc)) from None
-        try:
-            server.start()
-        except OSError as exc:
-            raise CommandError(
-                f"cannot listen on {options['host']}:{port}: {exc.strerror or exc} "
-                "(choose another with --port)"
-            ) from None
         source = f" from {options['flags']}" if options["flags"] else ""
         accepted = (
             f"FLAGKIT['API_KEY'] ({keys[0][:8]}…)"
@@ -117,21 +105,5 @@ class Command(BaseCommand):  # type: ignore[misc]
             "Quit with CONTROL-C."
         )
         self.stdout.flush()
-        stop = threading.Event()
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-
-            def on_sigterm(signum: int, frame: FrameType | None) -> None:
-                stop.set()
-
-            previous = signal.signal(signal.SIGTERM, on_sigterm)
-        try:
-            while not stop.wait(1.0):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+        serve_until_interrupted(server)
         self.stdout.write("FlagKit local server stopped.")

@@ -1,0 +1,89 @@
+"""Running the local server from a command line, for ``flagkit serve``,
+``manage.py flagkit_serve`` and ``flask flagkit serve``.
+
+>>> server = start_server(host="127.0.0.1", port=8200, flags_file="flags.json")  # doctest: +SKIP
+>>> print(f"listening on {server.base_url}")                                       # doctest: +SKIP
+>>> serve_until_interrupted(server)         # returns after Ctrl-C or SIGTERM     # doctest: +SKIP
+
+Each command parses its own options and prints its own banner; starting the server with
+one-line errors and serving in the foreground until interrupted are done here once.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flagkit.server.app import FlagKitServer
+
+__all__ = ["ServeError", "serve_until_interrupted", "start_server", "wait_until_interrupted"]
+
+
+class ServeError(Exception):
+    """The server could not be created or started; ``str()`` is a one-line reason (an
+    invalid flags file, a bad argument, a port that cannot be listened on)."""
+
+
+def start_server(*, host: str, port: int, **options: Any) -> FlagKitServer:
+    """Create and start a :class:`~flagkit.server.FlagKitServer` on ``host``:``port``.
+
+    ``options`` are the other ``FlagKitServer`` keyword arguments (``flags_file``,
+    ``api_keys``, ``admin_token``, ...). Raises :class:`ServeError` for an invalid flags
+    file (``"invalid flags file: ..."``), an invalid argument, a port in use (``"port 8200
+    on 127.0.0.1 is already in use; choose another with --port"``) or any other failure to
+    listen.
+    """
+    from flagkit.server.app import FlagKitServer
+    from flagkit.server.flags_file import FlagsFileError
+
+    try:
+        server = FlagKitServer(host=host, port=port, **options)
+    except FlagsFileError as exc:
+        raise ServeError(f"invalid flags file: {exc}") from None
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
+    try:
+        server.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = f"port {port} on {host} is already in use; choose another with --port"
+        else:
+            message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise ServeError(message) from None
+    return server
+
+
+def wait_until_interrupted(poll_interval: float = 1.0) -> None:
+    """Block the calling thread until Ctrl-C (``KeyboardInterrupt``) or ``SIGTERM``.
+
+    ``SIGTERM`` is handled only when called from the main thread (where Python delivers
+    signals); the previous handler is restored on return.
+    """
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        while not stop.wait(poll_interval):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def serve_until_interrupted(server: FlagKitServer) -> None:
+    """Serve in the foreground until Ctrl-C or ``SIGTERM``, then stop ``server``."""
+    try:
+        wait_until_interrupted()
+    finally:
+        server.stop()
