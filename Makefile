@@ -72,8 +72,16 @@ browser:
 		exit 1; \
 	fi
 
-bench: $(STAMP)
-	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+# Benchmarks run in their own venv, so django-waffle (the Django baseline) never enters .venv.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[dev,django,flask]" -r benchmarks/requirements-bench.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	for f in benchmarks/bench_*.py; do $(BENCH_VENV)/bin/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .e2e
+	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .e2e

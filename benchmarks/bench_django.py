@@ -5,10 +5,9 @@ Run::
 
     .venv/bin/python benchmarks/bench_django.py
 
-For the django-waffle comparison, first install the benchmark-only requirements into the
-same environment (waffle is *not* a FlagKit dependency; this script installs nothing)::
-
-    .venv/bin/pip install -r benchmarks/requirements-bench.txt
+For the django-waffle comparison run it through ``make bench``, which builds a separate
+venv (``.venv-bench``) with the benchmark-only requirements (waffle is *not* a FlagKit
+dependency; this script installs nothing).
 
 Prints:
 

@@ -76,9 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  try          curl -H 'X-API-Key: {server.api_key}' {server.base_url}/sdk/init",
         "Press Ctrl-C to stop.",
     ]
-    print("\n".join(lines), flush=True)
-
-    serve_until_interrupted(server)
+    serve_until_interrupted(server, lambda: print("\n".join(lines), flush=True))
     print("FlagKit local server stopped.", flush=True)
     return 0
 

@@ -98,13 +98,10 @@ class override_flags(TestContextDecorator):  # type: ignore[misc]
 
 
 class FlagOverrides(BaseFlagOverrides):
-    """What the ``flagkit_flags`` pytest fixture yields: overrides for one test.
-
-    >>> flagkit_flags.set({"new-checkout": True})
-    >>> flagkit_flags["banner-text"] = "Sale"
-    >>> flagkit_flags.clear()
-
-    Everything set is removed when the test ends. Not thread-safe (use from the test).
+    """What the ``flagkit_flags`` pytest fixture yields: overrides for one test (``set``,
+    ``[key] = value``, ``del``, ``clear``; see
+    :class:`flagkit.testing.overrides.FlagOverrides`), removed when the test ends. Not
+    thread-safe (use from the test).
     """
 
     def _push(self, layer: dict[str, Any]) -> None:

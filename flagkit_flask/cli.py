@@ -261,11 +261,14 @@ def serve_command(
         server = start_server(api_keys=keys or None, flags_file=flags_file, host=host, port=port)
     except ServeError as exc:
         raise click.ClickException(str(exc)) from None
-    try:
+
+    def ready() -> None:
         click.echo(f"FlagKit local server listening on {server.base_url}")
         click.echo(f"accepted API keys (ids): {', '.join(key_id(k) for k in server.api_keys)}")
         click.echo(f"point an app at it with FLAGKIT_LOCAL_PORT={server.port}; Ctrl-C stops it")
-        wait_until_interrupted()
+
+    try:
+        wait_until_interrupted(ready)
         click.echo("stopping")
     finally:
         server.stop()

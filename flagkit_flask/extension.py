@@ -335,6 +335,22 @@ class FlagKitState:
             g._flagkit = flags
         return flags
 
+    def is_enabled(self, key: str) -> bool:
+        """Whether flag ``key`` (``"!key"`` negates) is on: for the current request's user
+        (memoised), outside a request for no user. Never raises for lookups (off)."""
+        flags = self.request_flags()
+        if flags is not None:
+            return flags.is_enabled(key)
+        return client_is_enabled(lambda: self.client, key)
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` (as :meth:`is_enabled` finds the user), or ``default`` when
+        it is missing, failed, or (``default`` not None) of another kind."""
+        flags = self.request_flags()
+        if flags is not None:
+            return flags.value(key, default)
+        return client_value(lambda: self.client, key, default)
+
     # -- overrides (flagkit_flask.testing) -------------------------------------------------
 
     def _overrides(self) -> OverrideStack:
@@ -494,20 +510,12 @@ class FlagKit:
         user. Never raises for a missing flag or a fault (off). Raises ``RuntimeError``
         without an app context or ``init_app``.
         """
-        state = get_state()
-        flags = state.request_flags()
-        if flags is not None:
-            return flags.is_enabled(key)
-        return client_is_enabled(lambda: state.client, key)
+        return get_state().is_enabled(key)
 
     def value(self, key: str, default: Any = None) -> Any:
         """The value of flag ``key`` for the current user, or ``default`` when it is
         missing, failed, or (``default`` not None) of another kind. Memoised per request."""
-        state = get_state()
-        flags = state.request_flags()
-        if flags is not None:
-            return flags.value(key, default)
-        return client_value(lambda: state.client, key, default)
+        return get_state().value(key, default)
 
     def evaluate(self, key: str) -> EvaluationResult[Any]:
         """The full :class:`~flagkit.EvaluationResult` of ``key`` for the current user

@@ -26,7 +26,6 @@ from flask import Flask
 from jinja2 import nodes, pass_context
 from jinja2.ext import Extension
 
-from flagkit.core.request_flags import client_is_enabled, client_value
 from flagkit_flask.extension import FlagKitState, _active, get_state
 
 if TYPE_CHECKING:
@@ -91,21 +90,11 @@ class FlagKitExtension(Extension):
 
     def flag(self, key: str) -> bool:
         """Whether boolean flag ``key`` is on (``"!key"`` negates); off on any problem."""
-        state = self._bound or self._state()
-        flags = _active.get()
-        if flags is None or flags._state is not state:
-            flags = state.request_flags()
-        if flags is not None:
-            return flags.is_enabled(key)
-        return client_is_enabled(lambda: state.client, key)
+        return (self._bound or self._state()).is_enabled(key)
 
     def flag_value(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when missing, failed or of another kind."""
-        state = self._state()
-        flags = state.request_flags()
-        if flags is not None:
-            return flags.value(key, default)
-        return client_value(lambda: state.client, key, default)
+        return self._state().value(key, default)
 
     # -- the block tag ----------------------------------------------------------------------
 

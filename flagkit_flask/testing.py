@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flagkit.testing.overrides import FlagOverrides as BaseFlagOverrides
@@ -76,12 +75,7 @@ class override_flags:
         state.push_overrides(layer)
         self._entered = (state, layer)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         entered, self._entered = self._entered, None
         if entered is not None:
             state, layer = entered
@@ -110,14 +104,10 @@ class override_flags:
 
 
 class FlagOverrides(BaseFlagOverrides):
-    """What the ``flagkit_flags`` pytest fixture yields: overrides of one app for one test.
-
-    >>> flagkit_flags.set({"new-checkout": True})
-    >>> flagkit_flags["banner-text"] = "Sale"
-    >>> flagkit_flags.clear()
-
-    Everything set is removed when the test ends (:meth:`close`). Not thread-safe (use it
-    from the test).
+    """What the ``flagkit_flags`` pytest fixture yields: overrides of one app for one test
+    (``set``, ``[key] = value``, ``del``, ``clear``; see
+    :class:`flagkit.testing.overrides.FlagOverrides`), removed by :meth:`close` when the
+    test ends. Not thread-safe (use it from the test).
     """
 
     def __init__(self, app: Flask) -> None:

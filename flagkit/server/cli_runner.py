@@ -2,8 +2,8 @@
 ``manage.py flagkit_serve`` and ``flask flagkit serve``.
 
 >>> server = start_server(host="127.0.0.1", port=8200, flags_file="flags.json")  # doctest: +SKIP
->>> print(f"listening on {server.base_url}")                                       # doctest: +SKIP
->>> serve_until_interrupted(server)         # returns after Ctrl-C or SIGTERM     # doctest: +SKIP
+>>> serve_until_interrupted(server, lambda: print(f"listening on {server.base_url}"))
+... # returns after Ctrl-C or SIGTERM                                            # doctest: +SKIP
 
 Each command parses its own options and prints its own banner; starting the server with
 one-line errors and serving in the foreground until interrupted are done here once.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -57,11 +58,14 @@ def start_server(*, host: str, port: int, **options: Any) -> FlagKitServer:
     return server
 
 
-def wait_until_interrupted(poll_interval: float = 1.0) -> None:
+def wait_until_interrupted(
+    ready: Callable[[], object] | None = None, *, poll_interval: float = 1.0
+) -> None:
     """Block the calling thread until Ctrl-C (``KeyboardInterrupt``) or ``SIGTERM``.
 
-    ``SIGTERM`` is handled only when called from the main thread (where Python delivers
-    signals); the previous handler is restored on return.
+    ``ready`` is called once both are handled: print the banner there, so whoever reads it
+    may stop the process at once. ``SIGTERM`` is handled only when called from the main
+    thread (where Python delivers signals); the previous handler is restored on return.
     """
     stop = threading.Event()
     previous = None
@@ -72,6 +76,8 @@ def wait_until_interrupted(poll_interval: float = 1.0) -> None:
 
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
+        if ready is not None:
+            ready()
         while not stop.wait(poll_interval):
             pass
     except KeyboardInterrupt:
@@ -81,9 +87,12 @@ def wait_until_interrupted(poll_interval: float = 1.0) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def serve_until_interrupted(server: FlagKitServer) -> None:
-    """Serve in the foreground until Ctrl-C or ``SIGTERM``, then stop ``server``."""
+def serve_until_interrupted(
+    server: FlagKitServer, ready: Callable[[], object] | None = None
+) -> None:
+    """Serve in the foreground until Ctrl-C or ``SIGTERM``, then stop ``server``; ``ready``
+    as for :func:`wait_until_interrupted` (the banner)."""
     try:
-        wait_until_interrupted()
+        wait_until_interrupted(ready)
     finally:
         server.stop()

@@ -173,3 +173,20 @@ def test_flagkit_serve_defaults_to_the_projects_port() -> None:
     assert _default_port({"BASE_URL": "http://localhost:9200/api/v1"}) == 9200
     assert _default_port({"BASE_URL": "https://api.flagkit.dev/api/v1"}) == 8200
     assert _default_port({}) == 8200
+
+
+def test_flagkit_serve_on_a_busy_port_is_a_command_error() -> None:
+    """A port already in use is a CommandError naming the port and the way out."""
+    with FlagKitServer() as busy, pytest.raises(CommandError) as caught:
+        call_command("flagkit_serve", "--port", str(busy.port), stdout=io.StringIO())
+    assert str(caught.value) == (
+        f"port {busy.port} on 127.0.0.1 is already in use; choose another with --port"
+    )
+
+
+def test_flagkit_serve_with_a_broken_flags_file_is_a_command_error(tmp_path: Path) -> None:
+    """An unreadable flags file is a CommandError naming it, before anything listens."""
+    broken = tmp_path / "flags.json"
+    broken.write_text("{not json")
+    with pytest.raises(CommandError, match="invalid flags file"):
+        call_command("flagkit_serve", "--port", "0", "--flags", str(broken), stdout=io.StringIO())

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from flagkit.testing import FlagKitServer
 from tests.flask.conftest import AppFactory
 
 
@@ -97,7 +98,8 @@ def test_list_warns_when_flags_cannot_load(make_app: AppFactory) -> None:
 
 
 def test_serve_runs_a_local_server(tmp_path: Path) -> None:
-    """``flask flagkit serve`` serves a flags file with the app's key until stopped."""
+    """``flask flagkit serve`` serves a flags file with the app's key until SIGTERM, then
+    stops cleanly."""
     flags_file = tmp_path / "flags.json"
     flags_file.write_text(json.dumps({"flags": [{"key": "served-flag", "value": True}]}))
     app_module = tmp_path / "serve_app.py"
@@ -144,13 +146,27 @@ def test_serve_runs_a_local_server(tmp_path: Path) -> None:
         with urllib.request.urlopen(request, timeout=5) as response:
             body = json.load(response)
         assert [flag["key"] for flag in body["flags"]] == ["served-flag"]
+        process.terminate()  # SIGTERM: a clean stop, like Ctrl-C
+        out, _ = process.communicate(timeout=20)
+        assert process.returncode == 0
+        assert "stopping" in out
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.kill()
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_serve_on_a_busy_port_is_a_one_line_error(app: Flask, server: FlagKitServer) -> None:
+    """A port already in use is a short error naming the port, not a traceback."""
+    result = app.test_cli_runner().invoke(args=["flagkit", "serve", "--port", str(server.port)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: port {server.port} on 127.0.0.1 is already in use; choose another with --port"
+    )
 
 
 def test_commands_registered_by_init_app(make_app: AppFactory) -> None:

@@ -207,3 +207,18 @@ def test_client_closed_at_process_exit(server: FlagKitServer, tmp_path: Path) ->
     # Tracked for the request's user; private attributes (email, ip) never leave.
     assert events[0]["context"]["userId"] == "alice"
     assert "email" not in events[0]["context"] and "ip" not in events[0]["context"]
+
+
+def test_request_lookups_follow_the_shared_value_rules(app: Flask) -> None:
+    """In a request, ``value`` accepts any str default (``Markup`` too) for a string flag,
+    and ``all_flags`` lists the known flags only, not missing keys looked up before."""
+    from markupsafe import Markup
+
+    with app.test_request_context("/"):
+        app.preprocess_request()
+        assert flagkit.value("banner-text", Markup("<b>x</b>")) == "Spring sale"
+        assert flagkit.value("banner-text", 5) == 5
+        assert flagkit.value("no-such-flag", "d") == "d"
+        flags = flagkit.all_flags()
+        assert "no-such-flag" not in flags
+        assert sorted(flags) == sorted(flag["key"] for flag in FLAGS)

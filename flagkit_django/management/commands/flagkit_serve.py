@@ -98,12 +98,16 @@ class Command(BaseCommand):  # type: ignore[misc]
             if keys
             else f"{server.api_key[:8]}… (FLAGKIT has no API_KEY)"
         )
-        self.stdout.write(
+        banner = (
             f"FlagKit local server on {server.base_url} ({len(server.flags())} flags{source})\n"
             f"  accepts      {accepted}\n"
             f"  admin token  {server.admin_token}\n"
             "Quit with CONTROL-C."
         )
-        self.stdout.flush()
-        serve_until_interrupted(server)
+
+        def ready() -> None:
+            self.stdout.write(banner)
+            self.stdout.flush()
+
+        serve_until_interrupted(server, ready)
         self.stdout.write("FlagKit local server stopped.")
