@@ -87,16 +87,25 @@ class RequestFlags(BaseRequestFlags):
     __slots__ = ("_anonymous_key", "_request", "_used")
 
     def __init__(self, request: HttpRequest, *, client: FlagKitClient | None = None) -> None:
-        BaseRequestFlags.__init__(self, client)
+        # The core's __init__, inlined (this runs on every request).
+        self._client = client
+        self._context_factory = None
+        self._context = None
+        self._results = {}
+        self._bools = {}
         self._request = request
         self._anonymous_key: AnonymousKey | None = None
         self._used = False
 
     # -- the context ----------------------------------------------------------------------
 
-    def _load_client(self) -> FlagKitClient:
+    @property
+    def client(self) -> FlagKitClient:
         """The shared client (created and started on first use)."""
-        return get_client()
+        client = self._client
+        if client is None:
+            client = self._client = get_client()
+        return client
 
     @property
     def context(self) -> EvaluationContext:

@@ -103,7 +103,12 @@ class RequestFlags(BaseRequestFlags):
     __slots__ = ("_anonymous_key", "_built", "_scope", "_state", "_token")
 
     def __init__(self, state: FlagKitState, client: FlagKitClient) -> None:
-        BaseRequestFlags.__init__(self, client)
+        # The core's __init__, inlined (this runs on every request).
+        self._client = client
+        self._context_factory = None
+        self._context = None
+        self._results = {}
+        self._bools = {}
         self._state = state
         self._built = False
         self._anonymous_key: AnonymousKey | None = None

@@ -134,11 +134,12 @@ class RequestFlags:
 
     def __init__(
         self,
-        client: FlagKitClient | None,
+        client: FlagKitClient,
         context_factory: Callable[[], EvaluationContext | None] | None = None,
     ) -> None:
-        # client may be None only in subclasses that override _load_client().
-        self._client = client
+        # Adapters set these slots in their own __init__ instead of calling this one (it
+        # runs on every request); their tests check that every slot is set.
+        self._client: FlagKitClient | None = client
         self._context_factory = context_factory
         self._context: EvaluationContext | None = None
         self._results: dict[str, EvaluationResult[Any]] = {}
@@ -148,16 +149,12 @@ class RequestFlags:
 
     @property
     def client(self) -> FlagKitClient:
-        """The client the lookups go through."""
+        """The client the lookups go through (an adapter whose client is created lazily
+        overrides this and leaves ``_client`` None until then)."""
         client = self._client
         if client is None:
-            client = self._client = self._load_client()
+            raise RuntimeError("RequestFlags has no client")
         return client
-
-    def _load_client(self) -> FlagKitClient:
-        """The client when none was given (adapters with a lazily created client override
-        this)."""
-        raise RuntimeError("RequestFlags was created without a client")
 
     @property
     def context(self) -> EvaluationContext | None:

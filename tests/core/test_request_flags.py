@@ -206,21 +206,26 @@ def test_repr_lists_the_evaluated_keys(client: FlagKitClient) -> None:
 
 
 def test_a_subclass_can_supply_the_client_lazily(client: FlagKitClient) -> None:
-    """``_load_client`` is asked once when the instance was made without a client."""
+    """A subclass overriding ``client`` is asked for it on the first lookup only."""
     asked: list[int] = []
 
     class Lazy(RequestFlags):
         __slots__ = ()
 
-        def _load_client(self) -> FlagKitClient:
-            asked.append(1)
-            return client
+        @property
+        def client(self) -> FlagKitClient:
+            if self._client is None:
+                asked.append(1)
+                self._client = client
+            return self._client
 
-    flags = Lazy(None)
+    flags = Lazy(None)  # type: ignore[arg-type]
     assert flags.is_enabled("dark-mode") is True
     assert flags.value("banner", "x") == "Spring sale"
     assert flags.client is client
     assert asked == [1]
+    with pytest.raises(RuntimeError, match="no client"):
+        _ = RequestFlags(None).client  # type: ignore[arg-type]
 
 
 def test_lookups_outside_a_request_use_the_scope_in_force(client: FlagKitClient) -> None:

@@ -323,3 +323,12 @@ def test_async_path_without_auser(
     response = asyncio.run(run())
     assert response.content == b"True"
     assert request.flags.context.user_id == str(staff_pk)
+
+
+def test_request_flags_sets_every_slot_it_inherits(rf: RequestFactory) -> None:
+    """The adapter's inlined ``__init__`` sets every slot of the core class and its own."""
+    flags = RequestFlags(rf.get("/"))
+    names = [name for cls in type(flags).__mro__ for name in getattr(cls, "__slots__", ())]
+    assert "_bools" in names and "_request" in names
+    for name in names:
+        getattr(flags, name)  # AttributeError if the slot was never set

@@ -270,3 +270,15 @@ def test_client_context_is_the_request_user_during_the_request_only(app: Flask) 
     app.test_client().get("/client-context", headers={"X-User": "carol"})
     assert seen == ["carol"]
     assert client.get_context() is None
+
+
+def test_request_flags_sets_every_slot_it_inherits(app: Flask) -> None:
+    """The adapter's inlined ``__init__`` sets every slot of the core class and its own."""
+    from flagkit_flask import RequestFlags
+
+    state = get_state(app)
+    flags = RequestFlags(state, state.client)
+    names = [name for cls in type(flags).__mro__ for name in getattr(cls, "__slots__", ())]
+    assert "_bools" in names and "_state" in names
+    for name in names:
+        getattr(flags, name)  # AttributeError if the slot was never set
