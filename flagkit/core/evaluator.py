@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from flagkit.core.bucketing import bucketing_string
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason
+from flagkit.utils.timeparse import parse_iso_datetime as parse_iso_datetime
 
 if TYPE_CHECKING:
     from flagkit.core.targeting import FlagModel, SegmentModel
@@ -187,51 +188,8 @@ def match_generic(scalar: Callable[[Any], bool], value: Any) -> bool:
 # Dates and semantic versions (shared with the compiler for clause values)
 # --------------------------------------------------------------------------------------
 
-_DATE_RE: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
-    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?",
-    re.ASCII,
-)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO: Final = timedelta(microseconds=1)
-_MAX_DATE_TEXT: Final = 64
-
-
-def parse_iso_datetime(text: str) -> int | None:
-    """Microseconds since the Unix epoch for an ISO-8601 date or date-time, else None.
-
-    Accepted: ``YYYY-MM-DD`` (midnight UTC), ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` with an
-    optional ``Z`` or ``±HH:MM`` offset (no offset means UTC); fractions beyond
-    microseconds are truncated. Implemented by hand so every Python version agrees.
-    """
-    if len(text) > _MAX_DATE_TEXT:
-        return None
-    match = _DATE_RE.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
-    try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")),
-            tzinfo=timezone.utc,
-        )
-    except ValueError:
-        return None
-    micros = (moment - _EPOCH) // _MICRO
-    if sign is not None:
-        hours, minutes = int(off_h), int(off_m)
-        if hours > 23 or minutes > 59:
-            return None
-        offset = (hours * 60 + minutes) * 60_000_000
-        micros += -offset if sign == "+" else offset
-    return micros
 
 
 def date_key(value: Any) -> int | float | None:

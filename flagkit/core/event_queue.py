@@ -474,42 +474,40 @@ class EventQueue:
 
     def _on_threshold(self) -> None:
         """Slow path of ``track()``: wake the events thread, trim an over-full queue."""
-        incoming = self._incoming
         if self._closed:
             if self._final_drained:
-                dropped = 0
-                while True:
-                    try:
-                        incoming.popleft()
-                    except IndexError:
-                        break
-                    dropped += 1
+                dropped = self._drop_incoming(None)
                 if dropped:
-                    with self._lock:
-                        self._callside_dropped += dropped
                     self._log_closed("flagkit: track() after close(): %d event(s) dropped", dropped)
             return
-        over = len(incoming) - self._max_queue_size
-        if over > 0:
-            dropped = 0
-            for _ in range(over):
-                try:
-                    incoming.popleft()
-                except IndexError:
-                    break
-                dropped += 1
-            if dropped:
-                with self._lock:
-                    self._callside_dropped += dropped
-                self._log_full(
-                    "flagkit: event queue full (max_queue_size=%d): dropped the oldest event(s)",
-                    self._max_queue_size,
-                )
+        over = len(self._incoming) - self._max_queue_size
+        if over > 0 and self._drop_incoming(over):
+            self._log_full(
+                "flagkit: event queue full (max_queue_size=%d): dropped the oldest event(s)",
+                self._max_queue_size,
+            )
         if not self._wake_requested:
             # Until the events thread drains, only an overflow brings us back here.
             self._threshold = self._max_queue_size
             self._wake_requested = True
             self._wake.set()
+
+    def _drop_incoming(self, limit: int | None) -> int:
+        """Discard up to ``limit`` (None: all) of the oldest not-yet-ingested events,
+        counting them as dropped; returns how many were discarded. Lock-free pops (other
+        threads may pop concurrently); the lock is taken only to add to the counter."""
+        incoming = self._incoming
+        dropped = 0
+        while limit is None or dropped < limit:
+            try:
+                incoming.popleft()
+            except IndexError:
+                break
+            dropped += 1
+        if dropped:
+            with self._lock:
+                self._callside_dropped += dropped
+        return dropped
 
     # ------------------------------------------------------------------ public control
 

@@ -38,7 +38,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -842,13 +842,14 @@ class HttpClient:
     ) -> dict[str, Any]:
         description = f"{method} {path}"
 
+        def send(slot: int) -> dict[str, Any]:
+            return self._send(method, path, params, payload, signer, token_call, deadline, slot)
+
         def attempt() -> dict[str, Any]:
             self._ensure_open()
             self._check_cooldown()
             return self._breaker.call(
-                lambda: self._send_with_rotation(
-                    method, path, params, payload, signer, token_call, deadline
-                ),
+                lambda: self._send_with_rotation(send),
                 is_failure=_counts_as_outage,
             )
 
@@ -862,27 +863,20 @@ class HttpClient:
             logger=self._logger,
         )
 
-    def _send_with_rotation(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        payload: str | None,
-        signer: _Signer | None,
-        token_call: bool,
-        deadline: float | None,
-    ) -> dict[str, Any]:
+    def _send_with_rotation(self, send: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+        """``send(slot)`` with the active key; once more with the secondary key after a 401
+        that switched to it."""
         with self._lock:
             slot = self._active_slot
         try:
-            return self._send(method, path, params, payload, signer, token_call, deadline, slot)
+            return send(slot)
         except AuthenticationError as error:
             if error.code != "AUTH_INVALID_KEY":
                 raise
             new_slot = self._rotate_after_401(slot)
             if new_slot is None:
                 raise
-        return self._send(method, path, params, payload, signer, token_call, deadline, new_slot)
+        return send(new_slot)
 
     def _rotate_after_401(self, used_slot: int) -> int | None:
         secondary = self._keys[1]

@@ -39,7 +39,7 @@ from flagkit.server.flags_file import (
     normalize_flag,
     normalize_flags,
     normalize_segment,
-    parse_flags_document,
+    parse_flags_bytes,
     validate_api_key,
 )
 from flagkit.server.requests_log import RecordedRequest, RequestLog
@@ -594,13 +594,7 @@ class FlagKitServer:
         return data
 
     def _parse_bytes(self, data: bytes) -> FlagsDocument:
-        name = str(self._flags_file)
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise FlagsFileError(name, line, "the file is not valid UTF-8") from None
-        return parse_flags_document(text, name)
+        return parse_flags_bytes(data, str(self._flags_file))
 
     def reload_flags_file(self) -> list[str]:
         """Re-read the flags file now and apply what changed; returns the changed keys.

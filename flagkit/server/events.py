@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -186,23 +185,10 @@ class EventRecorder:
         self, predicate: Callable[[Iterable[dict[str, Any]]], bool], timeout: float
     ) -> bool:
         """Wait until ``predicate(kept events)`` holds; False on timeout."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
-                if predicate(e for _, e in self._events):
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
+            return self._cond.wait_for(lambda: predicate(e for _, e in self._events), timeout)
 
     def wait_for_total(self, n: int, timeout: float) -> bool:
         """Wait until at least ``n`` events were recorded since the last clear."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while self._seq < n:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+            return self._cond.wait_for(lambda: self._seq >= n, timeout)

@@ -29,7 +29,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -46,6 +46,7 @@ __all__ = [
     "normalize_flag",
     "normalize_flags",
     "normalize_segment",
+    "parse_flags_bytes",
     "parse_flags_document",
     "validate_api_key",
 ]
@@ -259,17 +260,32 @@ def normalize_flags(
         )
     else:
         items = list(flags)
+    return _normalize_keyed(items, where, "flag", normalize_flag)
+
+
+def _normalize_keyed(
+    items: Sequence[object],
+    where: str,
+    what: str,
+    normalize: Callable[[object, str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """``normalize(item, "where[i]")`` for each item, insisting the ``key``s are unique.
+
+    Raises :class:`InvalidFieldError` at ``where[i].key`` for a repeated key (naming the
+    first position that has it), or whatever ``normalize`` raises.
+    """
     out: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
-        flag = normalize_flag(item, f"{where}[{index}]")
-        if flag["key"] in seen:
+        entry = normalize(item, f"{where}[{index}]")
+        key = entry["key"]
+        if key in seen:
             raise InvalidFieldError(
                 f"{where}[{index}].key",
-                f"duplicate flag key {flag['key']!r} (also {where}[{seen[flag['key']]}])",
+                f"duplicate {what} key {key!r} (also {where}[{seen[key]}])",
             )
-        seen[flag["key"]] = index
-        out.append(flag)
+        seen[key] = index
+        out.append(entry)
     return out
 
 
@@ -389,17 +405,7 @@ def _build_document(doc: object) -> FlagsDocument:
     raw_segments = doc.get("segments", [])
     if not isinstance(raw_segments, list):
         raise InvalidFieldError("segments", f"must be an array, got {_describe(raw_segments)}")
-    segments: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(raw_segments):
-        segment = normalize_segment(raw, f"segments[{index}]")
-        if segment["key"] in seen:
-            raise InvalidFieldError(
-                f"segments[{index}].key",
-                f"duplicate segment key {segment['key']!r} (also segments[{seen[segment['key']]}])",
-            )
-        seen[segment["key"]] = index
-        segments.append(segment)
+    segments = _normalize_keyed(raw_segments, "segments", "segment", normalize_segment)
     raw_keys = doc.get("apiKeys", [])
     if not isinstance(raw_keys, list):
         raise InvalidFieldError(
@@ -452,12 +458,21 @@ def load_flags_file(path: str | Path) -> FlagsDocument:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise FlagsFileError(name, None, f"cannot read the file: {exc.strerror or exc}") from None
+    return parse_flags_bytes(data, name)
+
+
+def parse_flags_bytes(data: bytes, path: str = "<flags>") -> FlagsDocument:
+    """Decode a flags file's bytes (UTF-8, optional BOM) and parse them.
+
+    Raises :class:`FlagsFileError` (with the line of the first bad byte when the bytes are
+    not UTF-8).
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise FlagsFileError(name, line, "the file is not valid UTF-8") from None
-    return parse_flags_document(text, name)
+        raise FlagsFileError(path, line, "the file is not valid UTF-8") from None
+    return parse_flags_document(text, path)
 
 
 # --------------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Headers", "RecordedRequest", "RequestLog"]
+__all__ = ["Headers", "RecordedRequest", "RequestLog", "wait_for_matches"]
+
+_T = TypeVar("_T")
 
 _SECRET_HEADERS = frozenset({"x-api-key", "authorization", "x-signature"})
 
@@ -114,16 +116,39 @@ class RequestLog:
 
     def wait_for(self, endpoint: str | None, n: int, timeout: float) -> list[RecordedRequest]:
         """Wait until at least ``n`` kept requests match ``endpoint``; raises TimeoutError."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [r for r in self._entries if endpoint is None or r.endpoint == endpoint]
-                if len(found) >= n:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"expected {n} requests to {endpoint or 'any endpoint'}, "
-                        f"got {len(found)} within {timeout} s"
-                    )
-                self._cond.wait(remaining)
+        reached, found = wait_for_matches(
+            self._cond,
+            lambda: [r for r in self._entries if endpoint is None or r.endpoint == endpoint],
+            n,
+            timeout,
+        )
+        if reached:
+            return found
+        raise TimeoutError(
+            f"expected {n} requests to {endpoint or 'any endpoint'}, "
+            f"got {len(found)} within {timeout} s"
+        )
+
+
+def wait_for_matches(
+    cond: threading.Condition, matching: Callable[[], list[_T]], n: int, timeout: float
+) -> tuple[bool, list[_T]]:
+    """Wait on ``cond`` until ``matching()`` returns at least ``n`` items, or ``timeout`` s.
+
+    Acquires ``cond`` itself; ``matching`` runs with it held (and again after each
+    notification). Returns ``(reached, the last matching() result)``, so a caller can say
+    how many it got on a timeout:
+
+    >>> reached, found = wait_for_matches(cond, lambda: [r for r in log if r.ok], 2, 5.0)
+    ... # doctest: +SKIP
+    """
+    found: list[_T] = []
+
+    def enough() -> bool:
+        nonlocal found
+        found = matching()
+        return len(found) >= n
+
+    with cond:
+        reached = cond.wait_for(enough, timeout)
+    return reached, found

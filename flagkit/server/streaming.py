@@ -80,14 +80,8 @@ class Broadcaster:
 
     def wait_for_count(self, n: int, timeout: float) -> bool:
         """Wait until at least ``n`` streams are open; False on timeout."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._subscribers) < n:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+            return self._cond.wait_for(lambda: len(self._subscribers) >= n, timeout)
 
     def disconnect_all(self) -> int:
         """End every open stream (clients see the connection close); returns how many."""
@@ -103,13 +97,8 @@ class Broadcaster:
     def close(self) -> None:
         """Tell every stream to end and refuse new ones."""
         with self._cond:
-            self._closed = True
-            targets = list(self._subscribers)
-            self._subscribers.clear()
-            self._cond.notify_all()
-        for subscriber in targets:
-            subscriber.closed = True
-            subscriber.offer(None)
+            self._closed = True  # subscribe() refuses from here on
+        self.disconnect_all()
 
 
 class TokenRegistry:

@@ -38,6 +38,14 @@ FLAGS: list[dict[str, Any]] = [
 ]
 
 
+QUIET: dict[str, Any] = {  # no streaming, no background polls or flushes during a test
+    "streaming": StreamingOptions(enabled=False),
+    "polling_interval": 60.0,
+    "event_flush_interval": 60.0,
+    "timeout": 2.0,
+}
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[FlagKitServer]:
     with FlagKitServer(flags=FLAGS) as srv:
@@ -46,17 +54,9 @@ def server() -> Iterator[FlagKitServer]:
 
 @pytest.fixture
 def client(server: FlagKitServer) -> Iterator[FlagKitClient]:
-    c = FlagKitClient(
-        api_key=server.api_key,
-        base_url=server.base_url,
-        streaming=StreamingOptions(enabled=False),
-        polling_interval=60.0,
-        event_flush_interval=60.0,
-        timeout=2.0,
-    )
-    c.initialize()
-    yield c
-    c.close()
+    with FlagKitClient(api_key=server.api_key, base_url=server.base_url, **QUIET) as c:
+        c.initialize()
+        yield c
 
 
 class Factory:
@@ -260,16 +260,19 @@ def test_value_rules(client: FlagKitClient) -> None:
 
 
 def test_the_shared_web_modules_import_no_framework() -> None:
-    """The core modules the adapters share load neither Django nor Flask."""
+    """The core modules the adapters share load neither Django nor Flask, and the test
+    helpers' module (loaded with pytest) loads no server and starts no thread."""
     code = (
-        "import json, sys\n"
+        "import json, sys, threading\n"
+        "import flagkit.testing.overrides\n"
+        "cheap = {'server': 'flagkit.server' in sys.modules,\n"
+        "         'threads': [t.name for t in threading.enumerate()]}\n"
         "import flagkit.core.request_flags, flagkit.core.web_context\n"
-        "import flagkit.core.adapter_options, flagkit.testing.overrides\n"
-        "import flagkit.server.cli_runner\n"
-        "print(json.dumps(sorted(m for m in sys.modules\n"
-        "      if m.split('.')[0] in ('django', 'flask', 'werkzeug', 'jinja2'))))\n"
+        "import flagkit.core.adapter_options, flagkit.server.cli_runner\n"
+        "print(json.dumps({**cheap, 'frameworks': sorted(m for m in sys.modules\n"
+        "      if m.split('.')[0] in ('django', 'flask', 'werkzeug', 'jinja2'))}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert json.loads(out.stdout) == []
+    assert json.loads(out.stdout) == {"server": False, "threads": ["MainThread"], "frameworks": []}

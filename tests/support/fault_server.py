@@ -89,6 +89,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
+from flagkit.server.requests_log import wait_for_matches
+
 __all__ = [
     "FaultServer",
     "RecordedRequest",
@@ -494,19 +496,18 @@ class FaultServer:
         timeout: float = 5.0,
     ) -> list[RecordedRequest]:
         """Block until ``count`` matching requests were recorded; ``AssertionError`` if not."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                found = [r for r in self._requests if self._matches(r, method, path)]
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"expected {count} {method or '*'} {path or '*'} requests "
-                        f"within {timeout}s, got {len(found)}"
-                    )
-                self._lock.wait(left)
+        reached, found = wait_for_matches(
+            self._lock,
+            lambda: [r for r in self._requests if self._matches(r, method, path)],
+            count,
+            timeout,
+        )
+        if reached:
+            return found
+        raise AssertionError(
+            f"expected {count} {method or '*'} {path or '*'} requests "
+            f"within {timeout}s, got {len(found)}"
+        )
 
     @property
     def open_streams(self) -> int:
@@ -516,15 +517,11 @@ class FaultServer:
 
     def wait_for_open_streams(self, count: int, *, timeout: float = 5.0) -> None:
         """Block until ``count`` SSE responses are open; ``AssertionError`` if not."""
-        deadline = time.monotonic() + timeout
         with self._lock:
-            while len(self._streams) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"expected {count} open streams within {timeout}s, got {len(self._streams)}"
-                    )
-                self._lock.wait(left)
+            if not self._lock.wait_for(lambda: len(self._streams) >= count, timeout):
+                raise AssertionError(
+                    f"expected {count} open streams within {timeout}s, got {len(self._streams)}"
+                )
 
     def clear_requests(self) -> None:
         """Forget recorded requests."""
