@@ -32,7 +32,6 @@ from flagkit_django.signals import client_error, client_ready, flags_updated, se
 
 if TYPE_CHECKING:
     from flagkit.client import FlagKitClient
-
     from flagkit.types.flag import FlagState
 
 __all__ = [

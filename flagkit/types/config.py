@@ -225,11 +225,6 @@ class StreamingOptions:
         )
 
 
-# Callback types, for FlagKitOptions.
-ReadyCallback = Callable[[], None]
-ErrorCallback = Callable[[Exception], None]
-UpdateCallback = Callable[["list[FlagState]"], None]
-
 DEFAULT_BASE_URL: Final = "https://api.flagkit.dev/api/v1"
 _BETA_BASE_URL: Final = "https://api.beta.flagkit.dev/api/v1"
 # Sic (PROTOCOL §1): the published SDKs map FLAGKIT_MODE=local to this HTTPS host, not localhost.
