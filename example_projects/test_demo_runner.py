@@ -289,3 +289,53 @@ def test_ctrl_c_during_start_up_stops_the_children_started_so_far(demo: RunningD
     assert len(pids) == 3
     assert not [pid for pid in pids if pid_alive(pid)]
     assert "FlagKit demo is running" not in text
+
+
+def test_make_demo_brings_up_all_three_and_ctrl_c_stops_them(tmp_path: Path) -> None:
+    """`make demo` itself (the README command, on free ports given as make variables)
+    serves a page from each of the three processes, and a Ctrl-C to its process group —
+    what a terminal sends — stops every one of them."""
+    root = Path(__file__).resolve().parents[1]
+    server_port, django_port, flask_port = free_ports(3)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")},
+        "DJANGO_SHOP_DB": str(tmp_path / "django_shop.sqlite3"),
+        "FLASK_SHOP_DB": str(tmp_path / "flask_shop.sqlite3"),
+    }
+    process = subprocess.Popen(
+        [
+            "make",
+            "--no-print-directory",
+            "demo",
+            f"SERVER_PORT={server_port}",
+            f"DJANGO_PORT={django_port}",
+            f"FLASK_PORT={flask_port}",
+        ],
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    output = Output(process.stdout)
+    try:
+        output.wait_for(r"^\[demo\] ready$", timeout=120)
+        pids = [int(m.group(1)) for m in re.finditer(r"started \w+ pid (\d+)", output.text())]
+        assert len(pids) == 3
+        init = fetch(f"http://127.0.0.1:{server_port}/api/v1/sdk/init", {"X-API-Key": API_KEY})
+        assert '"welcome-message"' in init
+        assert "Welcome to the FlagKit demo shop!" in fetch(f"http://127.0.0.1:{django_port}/")
+        assert "Welcome to the FlagKit demo shop!" in fetch(f"http://127.0.0.1:{flask_port}/")
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(30)
+        output.join(5)
+        assert "[demo] stopped (Ctrl-C)" in output.text()
+        assert not [pid for pid in pids if pid_alive(pid)]
+        assert not any(port_open(port) for port in (server_port, django_port, flask_port))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
