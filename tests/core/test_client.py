@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -55,17 +54,6 @@ FLAGS: list[dict[str, Any]] = [
     {"key": "beta", "value": False, **TARGETED},
     {"key": "beta-off", "value": True, "enabled": False, **TARGETED},
 ]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        pause.wait(0.01)
-    return predicate()
 
 
 def quiet(**overrides: Any) -> dict[str, Any]:

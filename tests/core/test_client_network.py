@@ -12,7 +12,6 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,59 +24,23 @@ from flagkit import (
     EvaluationReason,
     FlagState,
     NetworkError,
-    RetryOptions,
     StreamingOptions,
 )
 from flagkit.client import ClientState, FlagKitClient
 from flagkit.testing import FlagKitServer
+from tests.support import poll_until
+from tests.support.clients import loopback_client
 from tests.support.fault_server import FaultServer, Reply, SseReply, sse_event
 
 KEY = "sdk_test_key_123456"
-FAST_RETRY = RetryOptions(base_delay=0.01, max_delay=0.02, jitter=0.0)
-NO_STREAM = StreamingOptions(enabled=False)
 FAST_STREAM = StreamingOptions(
     reconnect_interval=0.05, max_backoff=0.1, max_reconnect_attempts=2, retry_after_fallback=0.3
 )
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        pause.wait(0.01)
-    return predicate()
-
-
-_OPEN: list[FlagKitClient] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Close every client a test made, even when the test failed half-way."""
-    yield
-    while _OPEN:
-        _OPEN.pop().close(timeout=1)
-
-
 def make_client(base_url: str, **overrides: Any) -> FlagKitClient:
     """A client with tiny intervals and fast retries, closed after the test."""
-    options: dict[str, Any] = {
-        "api_key": KEY,
-        "base_url": base_url,
-        "timeout": 2.0,
-        "retries": 2,
-        "retry": FAST_RETRY,
-        "streaming": NO_STREAM,
-        "polling_interval": 0.05,
-        "event_flush_interval": 60.0,
-    }
-    options.update(overrides)
-    client = FlagKitClient(**options)
-    _OPEN.append(client)
-    return client
+    return loopback_client(base_url, **{"api_key": KEY, "polling_interval": 0.05, **overrides})
 
 
 def init_body(flags: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -320,11 +283,11 @@ def test_poll_with_no_changes_keeps_flags_fresh() -> None:
         client = make_client(server.base_url, cache_ttl=0.3)
         client.initialize()
         first_expiry = client.snapshot.expires_at
-        assert wait_until(lambda: time.monotonic() > first_expiry + 0.1)
-        assert wait_until(lambda: client.evaluate("a").reason is EvaluationReason.CACHED)
+        assert poll_until(lambda: time.monotonic() > first_expiry + 0.1)
+        assert poll_until(lambda: client.evaluate("a").reason is EvaluationReason.CACHED)
         assert client.snapshot.expires_at > first_expiry
         server.stop()  # no more confirmations: the flags go stale, values stay
-        assert wait_until(lambda: client.evaluate("a").reason is EvaluationReason.STALE_CACHE)
+        assert poll_until(lambda: client.evaluate("a").reason is EvaluationReason.STALE_CACHE)
         assert client.get_boolean_value("a", False) is True
         client.close()
 
@@ -335,7 +298,7 @@ def test_polling_applies_deletions() -> None:
         client = make_client(server.base_url)
         client.initialize()
         server.delete_flag("a")
-        assert wait_until(lambda: not client.has_flag("a"))
+        assert poll_until(lambda: not client.has_flag("a"))
         assert client.get_boolean_value("a", False) is False
         assert client.get_boolean_value("b", False) is True
         client.close()
@@ -358,7 +321,7 @@ def test_polling_backs_off_exponentially_and_recovers(
         client = make_client(fault.base_url, retries=1, polling_interval=0.02)
         with caplog.at_level(logging.WARNING, logger="flagkit"):
             client.initialize()
-            assert wait_until(lambda: client.get_string_value("a", "") == "v2")
+            assert poll_until(lambda: client.get_string_value("a", "") == "v2")
         delays = [
             float(m.group(1))
             for r in caplog.records
@@ -397,9 +360,9 @@ def test_malformed_and_wrong_typed_updates_keep_the_last_good_flags() -> None:
         fault.set_default("GET", "/sdk/updates", Reply.json({"flags": []}))
         client = make_client(fault.base_url, retries=1, polling_interval=0.01)
         client.initialize()
-        assert wait_until(lambda: client.get_string_value("a", "") == "v2")
+        assert poll_until(lambda: client.get_string_value("a", "") == "v2")
         assert client.get_number_value("b", 0) == 1.0  # the bad entry changed nothing
-        assert wait_until(lambda: len(fault.requests("GET", "/sdk/updates")) >= 6)
+        assert poll_until(lambda: len(fault.requests("GET", "/sdk/updates")) >= 6)
         assert client.state is ClientState.READY
         client.close()
 
@@ -419,7 +382,7 @@ def test_circuit_opens_on_repeated_failures_and_recovers(
         server.inject_fault("updates", statuses=[503, 503])
         with caplog.at_level(logging.WARNING, logger="flagkit"):
             server.set_flag("a", "v2")
-            assert wait_until(lambda: client.get_string_value("a", "") == "v2", 15)
+            assert poll_until(lambda: client.get_string_value("a", "") == "v2", 15)
         assert any("NETWORK_CIRCUIT_OPEN" in r.getMessage() for r in caplog.records)
         client.close()
 
@@ -450,7 +413,7 @@ def test_stream_updates_arrive_promptly() -> None:
         assert changed.wait(5)
         assert client.get_string_value("a", "") == "v2"
         server.delete_flag("b")
-        assert wait_until(lambda: not client.has_flag("b"), 5)
+        assert poll_until(lambda: not client.has_flag("b"), 5)
         assert server.requests_to("updates") == [] or all(
             r.path.endswith("/sdk/updates") for r in server.requests_to("updates")
         )
@@ -474,7 +437,7 @@ def test_stream_segment_updates_change_targeting() -> None:
         assert client.get_boolean_value("beta", False, u2) is False
         srv.wait_for_streams(1, timeout=10)
         srv.set_segment("testers", included=["u1", "u2"])
-        assert wait_until(lambda: client.get_boolean_value("beta", False, u2), 5)
+        assert poll_until(lambda: client.get_boolean_value("beta", False, u2), 5)
         assert client.evaluate("beta", u2).reason is EvaluationReason.SEGMENT_MATCH
         client.close()
 
@@ -502,7 +465,7 @@ def test_stream_events_are_applied_and_malformed_ones_ignored() -> None:
         fault.set_default("GET", "/sdk/updates", Reply.json({"flags": []}))
         client = make_client(fault.base_url, streaming=FAST_STREAM, polling_interval=60.0)
         client.initialize()
-        assert wait_until(lambda: client.has_flag("marker"), 10)
+        assert poll_until(lambda: client.has_flag("marker"), 10)
         assert client.get_string_value("a", "") == "v3"
         assert not client.has_flag("b") and client.has_flag("c")
         client.close()
@@ -515,7 +478,7 @@ def test_streaming_falls_back_to_polling() -> None:
         client = make_client(server.base_url, streaming=FAST_STREAM, polling_interval=0.05)
         client.initialize()
         server.set_flag("a", "v2")
-        assert wait_until(lambda: client.get_string_value("a", "") == "v2", 10)
+        assert poll_until(lambda: client.get_string_value("a", "") == "v2", 10)
         client.close()
 
 
@@ -529,7 +492,7 @@ def test_server_dying_and_coming_back() -> None:
     assert client.get_string_value("a", "") == "v1"
     with FlagKitServer(flags={"a": "v2"}, port=port) as second:
         second.set_flag("a", "v3", version=7)
-        assert wait_until(lambda: client.get_string_value("a", "") == "v3", 15)
+        assert poll_until(lambda: client.get_string_value("a", "") == "v3", 15)
     client.close()
 
 

@@ -16,7 +16,6 @@ import selectors
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ import dataclasses, json, logging, os, resource, signal, sys, threading, time, u
 from flagkit.core.event_queue import EventQueue
 from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.types.events import EventQueueConfig
+from tests.support import wait_until
 
 base_url, api_key, store, count, mode, tag = sys.argv[1:7]
 count = int(count)
@@ -100,15 +100,6 @@ http.close()
 """
 
 LOGGER = logging.getLogger("flagkit.events")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll ``predicate`` until it is true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.01)
 
 
 def read_line(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:

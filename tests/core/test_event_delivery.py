@@ -7,9 +7,8 @@ Batching by size and by time, flush/close, ordering, the signed canonical body, 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,17 +20,9 @@ from flagkit.types.config import CircuitBreakerOptions, RetryOptions
 from flagkit.types.context import EvaluationContext
 from flagkit.types.events import EventQueueConfig, FlushResult
 from flagkit.utils.signing import canonical_json, key_id, sign_body
+from tests.support import wait_until
 
 LOGGER = logging.getLogger("flagkit.events")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until it is true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -190,12 +181,12 @@ def test_outage_with_503s_then_refused_connections_loses_nothing(delivery: Deliv
         first.inject_fault("events", statuses=[503] * 500)
         for i in range(40):
             queue.track("during-outage", {"i": i})
-        wait_until(lambda: queue.stats.failed_batches >= 2)
+        wait_until(lambda: queue.stats.failed_batches >= 2, timeout=10.0)
         assert all(r.status == 503 for r in first.requests_to("events"))
     finally:
         first.stop()  # from here on connections are refused
     failed = queue.stats.failed_batches
-    wait_until(lambda: queue.stats.failed_batches >= failed + 2)
+    wait_until(lambda: queue.stats.failed_batches >= failed + 2, timeout=10.0)
     assert first.events() == []
     assert queue.stats.sent == 0
     with FlagKitServer(port=port, max_events=50_000) as second:
@@ -219,7 +210,9 @@ def test_a_batch_delivered_twice_is_recorded_once(
     for i in range(5):
         queue.track("once", {"i": i})
     assert queue.flush(timeout=10).sent == 5
-    wait_until(lambda: server.event_stats["duplicates"] == 5)  # the slow first copy landed too
+    wait_until(
+        lambda: server.event_stats["duplicates"] == 5, timeout=10.0
+    )  # the slow first copy landed too
     events = server.events()
     assert numbers(events) == [0, 1, 2, 3, 4]
     assert len(server.requests_to("events")) >= 2

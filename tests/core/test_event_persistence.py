@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import stat
-import threading
-import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,19 +23,11 @@ from flagkit.core.event_persistence import (
     EventPersistence,
 )
 from flagkit.core.event_queue import EventQueue
-from flagkit.errors import NetworkError, StorageError
-from flagkit.types.events import EventQueueConfig
+from flagkit.errors import StorageError
+from tests.support import run_in_fork, wait_until
+from tests.support.events import MakeQueue, Recorder, event_queues
 
 LOGGER = logging.getLogger("flagkit.events")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until it is true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
 
 
 def read_lines(directory: Path) -> list[dict[str, Any]]:
@@ -58,31 +46,6 @@ def final_status(directory: Path) -> dict[str, str]:
     return status
 
 
-class Recorder:
-    """A sender that records batches and can fail or block on demand."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[dict[str, Any]]] = []
-        self.fail = False
-        self.gate = threading.Event()
-        self.gate.set()
-        self.entered = threading.Event()
-        self.lock = threading.Lock()
-
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        self.entered.set()
-        self.gate.wait(10)
-        if self.fail:
-            raise NetworkError("NETWORK_CONNECTION_REFUSED", "connection refused")
-        with self.lock:
-            self.batches.append(list(events))
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [e for batch in self.batches for e in batch]
-
-
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
@@ -94,35 +57,17 @@ def store_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_queue(recorder: Recorder, store_dir: Path) -> Iterator[Callable[..., EventQueue]]:
-    queues: list[EventQueue] = []
-
-    def make(*, sender: Any = None, on_error: Any = None, **kwargs: Any) -> EventQueue:
-        settings: dict[str, Any] = {
-            "persist": True,
-            "storage_path": str(store_dir),
-            "flush_interval": 60.0,
-            "batch_size": 1000,
-            "retry_backoff_base": 0.01,
-            "retry_backoff_max": 0.05,
-            "persistence_flush_interval_ms": 20,
-        }
-        settings.update(kwargs)
-        queue = EventQueue(
-            EventQueueConfig(**settings),
-            sender=sender or recorder,
-            session_id="session-" + uuid.uuid4().hex[:6],
-            sdk_version="9.9.9",
-            logger=LOGGER,
-            on_error=on_error,
-        )
-        queues.append(queue)
-        return queue
-
-    yield make
-    recorder.gate.set()
-    for queue in queues:
-        queue.close(timeout=2.0)
+def make_queue(recorder: Recorder, store_dir: Path) -> Iterator[MakeQueue]:
+    yield from event_queues(
+        recorder,
+        persist=True,
+        storage_path=str(store_dir),
+        flush_interval=60.0,
+        batch_size=1000,
+        retry_backoff_base=0.01,
+        retry_backoff_max=0.05,
+        persistence_flush_interval_ms=20,
+    )
 
 
 def orphan_records(
@@ -198,13 +143,13 @@ def test_failed_send_is_marked_pending_again(
     make_queue: Callable[..., EventQueue], recorder: Recorder, store_dir: Path
 ) -> None:
     """A failed POST writes the events back to pending; the later success marks them sent."""
-    recorder.fail = True
+    recorder.fail_always = True
     queue = make_queue(retry_backoff_base=30.0, retry_backoff_max=60.0)  # no automatic retry
     queue.track("e")
     assert queue.flush(timeout=5).error is not None
     statuses = [line["status"] for line in read_lines(store_dir)]
     assert statuses == ["pending", "sending", "pending"]
-    recorder.fail = False
+    recorder.fail_always = False
     assert queue.flush(timeout=5).ok
     assert list(final_status(store_dir).values()) == ["sent"]
 
@@ -359,7 +304,7 @@ def test_close_keeps_unsendable_events_on_disk(
     make_queue: Callable[..., EventQueue], recorder: Recorder, store_dir: Path
 ) -> None:
     """With persistence, close() with the server unreachable drops nothing: it stays on disk."""
-    recorder.fail = True
+    recorder.fail_always = True
     queue = make_queue()
     queue.track("e")
     result = queue.close(timeout=5)
@@ -377,32 +322,21 @@ def test_forked_child_does_not_claim_the_parents_records(
     parent.start()
     parent.track("e", {"i": 1})
     assert recorder.entered.wait(5)
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - child process
-        status = 1
-        try:
-            recorder.gate.set()  # the child's copy; the parent's POST stays stuck
-            parent.after_fork_in_child()
-            parent.track("e", {"i": 2})
-            result = parent.flush(timeout=5)  # after the child's start-up recovery pass
-            report = {
-                "sent": result.sent,
-                "recovered": parent.stats.recovered,
-                "numbers": [e["eventData"]["i"] for e in recorder.events],
-            }
-            parent.close(timeout=5)
-            os.write(write_fd, json.dumps(report).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        report = json.loads(pipe.read() or b"{}")
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> dict[str, Any]:
+        recorder.gate.set()  # the child's copy; the parent's POST stays stuck
+        parent.after_fork_in_child()
+        parent.track("e", {"i": 2})
+        result = parent.flush(timeout=5)  # after the child's start-up recovery pass
+        report = {
+            "sent": result.sent,
+            "recovered": parent.stats.recovered,
+            "numbers": [e["eventData"]["i"] for e in recorder.events],
+        }
+        parent.close(timeout=5)
+        return report
+
+    report = run_in_fork(child)
     assert report == {"sent": 1, "recovered": 0, "numbers": [2]}
     owners = {line.get("owner") for line in read_lines(store_dir) if "type" in line}
     assert len(owners) == 2  # the parent's record and the child's, under different owners

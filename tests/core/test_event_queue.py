@@ -8,14 +8,10 @@ client wires to ``HttpClient.post_json``); delivery over real HTTP is covered in
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import os
 import threading
-import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -28,49 +24,10 @@ from flagkit.errors.flagkit_error import ConfigurationError
 from flagkit.types.context import EvaluationContext
 from flagkit.types.events import EventQueueConfig, EventStats, FlushResult
 from flagkit.utils.security import find_pii
+from tests.support import run_in_fork, wait_until
+from tests.support.events import MakeQueue, Recorder, event_queues
 
 LOGGER = logging.getLogger("flagkit.events")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until it is true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
-
-
-class Recorder:
-    """A sender that records batches, can fail on demand and can block until released."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[dict[str, Any]]] = []
-        self.threads: list[str] = []
-        self.fail_next = 0
-        self.fail_always = False
-        self.gate = threading.Event()
-        self.gate.set()
-        self.entered = threading.Event()
-        self.lock = threading.Lock()
-
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        self.entered.set()
-        self.gate.wait(10)
-        with self.lock:
-            self.threads.append(threading.current_thread().name)
-            if self.fail_always or self.fail_next > 0:
-                self.fail_next = max(self.fail_next - 1, 0)
-                raise NetworkError("NETWORK_SERVICE_UNAVAILABLE", "server said 503")
-            self.batches.append(list(events))
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [e for batch in self.batches for e in batch]
-
-    def numbers(self) -> list[int]:
-        return [e["eventData"]["i"] for e in self.events]
 
 
 @pytest.fixture
@@ -79,32 +36,14 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
-def make_queue(recorder: Recorder) -> Iterator[Callable[..., EventQueue]]:
-    queues: list[EventQueue] = []
-
-    def make(
-        *, sender: Callable[[list[dict[str, Any]]], None] | None = None, **kwargs: Any
-    ) -> EventQueue:
-        extra = {k: kwargs.pop(k) for k in ("on_error", "pii_check", "session_id") if k in kwargs}
-        config = EventQueueConfig(
-            **{"flush_interval": 60.0, "retry_backoff_base": 0.01, "retry_backoff_max": 0.05}
-            | kwargs
-        )
-        queue = EventQueue(
-            config,
-            sender=sender or recorder,
-            session_id=extra.pop("session_id", "session-1"),
-            sdk_version="9.9.9",
-            logger=LOGGER,
-            **extra,
-        )
-        queues.append(queue)
-        return queue
-
-    yield make
-    recorder.gate.set()
-    for queue in queues:
-        queue.close(timeout=2.0)
+def make_queue(recorder: Recorder) -> Iterator[MakeQueue]:
+    yield from event_queues(
+        recorder,
+        session_id="session-1",
+        flush_interval=60.0,
+        retry_backoff_base=0.01,
+        retry_backoff_max=0.05,
+    )
 
 
 # --- the wire event ------------------------------------------------------------------------
@@ -454,32 +393,20 @@ def test_after_fork_the_child_does_not_resend_the_parents_events(
     queue.start()
     queue.track("e", {"i": 1})
     queue.track("e", {"i": 2})
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - child process
-        status = 1
-        try:
-            queue.after_fork_in_child()
-            recorder.batches.clear()
-            queue.track("e", {"i": 3})
-            result = queue.flush(timeout=5)
-            report = {
-                "sent": result.sent,
-                "numbers": recorder.numbers(),
-                "accepted": queue.stats.accepted,
-                "threads": sorted(t.name for t in threading.enumerate() if t.name != "MainThread"),
-            }
-            os.write(write_fd, json.dumps(report).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        report = json.loads(pipe.read() or b"{}")
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> dict[str, Any]:
+        queue.after_fork_in_child()
+        recorder.batches.clear()
+        queue.track("e", {"i": 3})
+        result = queue.flush(timeout=5)
+        return {
+            "sent": result.sent,
+            "numbers": recorder.numbers(),
+            "accepted": queue.stats.accepted,
+            "threads": sorted(t.name for t in threading.enumerate() if t.name != "MainThread"),
+        }
+
+    report = run_in_fork(child)
     assert report["numbers"] == [3] and report["sent"] == 1 and report["accepted"] == 1
     assert "flagkit-events" in report["threads"]
     assert queue.flush(timeout=5).sent == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from flagkit import (
 )
 from flagkit.flagkit import _reset_default_client
 from flagkit.testing import FlagKitServer
+from tests.support import poll_until
 from tests.support.fault_server import FaultServer, Reply
 
 OFFLINE_KEY = "sdk_offline_factory_key"
@@ -55,16 +55,6 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return predicate()
-        time.sleep(0.01)
-    return True
 
 
 def flagkit_threads() -> list[str]:
@@ -121,7 +111,7 @@ def test_unreachable_server_raises_recoverable_network_error_and_cleans_up() -> 
         )
     assert info.value.recoverable
     assert FlagKit.get_instance() is None
-    assert wait_until(lambda: set(flagkit_threads()) <= before), flagkit_threads()
+    assert poll_until(lambda: set(flagkit_threads()) <= before, 5.0), flagkit_threads()
 
 
 def test_close_closes_and_forgets_the_client(server: FlagKitServer) -> None:
@@ -188,7 +178,7 @@ def test_initialize_in_progress_blocks_a_second_one_and_get_or_create_waits() ->
         assert FlagKit.get_instance() is None
         second = threading.Thread(target=waiter, name="test-waiter")
         second.start()
-        assert not wait_until(lambda: "waiter" in results, timeout=0.2)
+        assert not poll_until(lambda: "waiter" in results, timeout=0.2)
         gate.set()
         starter.join(5)
         second.join(5)

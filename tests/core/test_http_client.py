@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -26,17 +26,16 @@ from flagkit.errors import (
     FlagKitError,
     NetworkError,
 )
-from flagkit.http import HttpClient, HttpConfig, error_from_response, parse_retry_after
+from flagkit.http import HttpConfig, error_from_response, parse_retry_after
 from flagkit.http.http_client import parse_usage_headers
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions
 from tests.support import wait_until
+from tests.support.clients import MakeClient, http_clients
 from tests.support.fault_server import FaultServer, Reply
 
 API_KEY = "sdk_primary_key_0001"
 FAST_RETRY = RetryOptions(base_delay=0.01, max_delay=0.05, multiplier=2.0, jitter=0.0)
 OK = Reply.json({"ok": True})
-
-MakeClient = Callable[..., HttpClient]
 
 
 @pytest.fixture
@@ -47,23 +46,7 @@ def server() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def make_client(server: FaultServer) -> Iterator[MakeClient]:
-    clients: list[HttpClient] = []
-
-    def make(**overrides: Any) -> HttpClient:
-        settings: dict[str, Any] = {
-            "base_url": server.base_url,
-            "api_key": API_KEY,
-            "retry": FAST_RETRY,
-            "timeout": 2.0,
-        }
-        settings.update(overrides)
-        client = HttpClient(HttpConfig(**settings))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
+    yield from http_clients(server.base_url, api_key=API_KEY, retry=FAST_RETRY)
 
 
 # -- headers and URLs --------------------------------------------------------------------

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from flagkit.errors import AuthenticationError
-from flagkit.http import HttpClient, HttpConfig
 from flagkit.types.config import RetryOptions
 from flagkit.utils.signing import canonical_json, key_id, sign_body, signature_matches
+from tests.support.clients import MakeClient, http_clients
 from tests.support.fault_server import FaultServer, RecordedRequest, Reply
+from tests.support.signing_vector import (
+    VECTOR_BODY,
+    VECTOR_CANONICAL,
+    VECTOR_KEY,
+    VECTOR_SIGNATURE,
+    VECTOR_TS,
+)
 
 PRIMARY = "sdk_primary_key_0001"
 SECONDARY = "sdk_secondary_key_0002"
@@ -22,8 +29,6 @@ OK = Reply.json({"success": True})
 BODY: dict[str, Any] = {
     "events": [{"eventType": "purchase", "eventData": {"note": "café", "b": 1}}]
 }
-
-MakeClient = Callable[..., HttpClient]
 
 
 @pytest.fixture
@@ -34,23 +39,7 @@ def server() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def make_client(server: FaultServer) -> Iterator[MakeClient]:
-    clients: list[HttpClient] = []
-
-    def make(**overrides: Any) -> HttpClient:
-        settings: dict[str, Any] = {
-            "base_url": server.base_url,
-            "api_key": PRIMARY,
-            "retry": FAST_RETRY,
-            "timeout": 2.0,
-        }
-        settings.update(overrides)
-        client = HttpClient(HttpConfig(**settings))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
+    yield from http_clients(server.base_url, api_key=PRIMARY, retry=FAST_RETRY)
 
 
 def assert_signed_with(request: RecordedRequest, api_key: str) -> None:
@@ -66,31 +55,10 @@ def assert_signed_with(request: RecordedRequest, api_key: str) -> None:
 
 def test_protocol_signing_vector() -> None:
     """The §18 request-signing vector: canonical payload, signature and key id."""
-    body = {
-        "events": [
-            {
-                "eventType": "purchase",
-                "timestamp": "2023-11-14T22:13:20.000000+00:00",
-                "sdkVersion": "1.0.9",
-                "sdkLanguage": "python",
-                "sessionId": "00000000-0000-4000-8000-000000000000",
-                "environmentId": "env-1",
-                "eventData": {"amount": 9.5, "currency": "EUR", "note": "café"},
-            }
-        ]
-    }
-    payload = canonical_json(body)
-    assert payload == (
-        '{"events":[{"environmentId":"env-1","eventData":{"amount":9.5,"currency":"EUR",'
-        '"note":"caf\\u00e9"},"eventType":"purchase","sdkLanguage":"python","sdkVersion":"1.0.9",'
-        '"sessionId":"00000000-0000-4000-8000-000000000000",'
-        '"timestamp":"2023-11-14T22:13:20.000000+00:00"}]}'
-    )
-    assert (
-        sign_body(payload, "sdk_test_key_123456", 1700000000000)
-        == "73cb59dbc9bb14a1eac5a4f9cf7cf5c26ce1dcd53e71fb8eee92cb60786fbd38"
-    )
-    assert key_id("sdk_test_key_123456") == "sdk_test"
+    payload = canonical_json(VECTOR_BODY)
+    assert payload == VECTOR_CANONICAL
+    assert sign_body(payload, VECTOR_KEY, VECTOR_TS) == VECTOR_SIGNATURE
+    assert key_id(VECTOR_KEY) == "sdk_test"
 
 
 def test_signed_post_sends_exactly_the_signed_canonical_bytes(

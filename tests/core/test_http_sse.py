@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from flagkit.errors import AuthenticationError, FlagKitError, NetworkError
-from flagkit.http import HttpClient, HttpConfig, iter_lines
+from flagkit.http import HttpClient, iter_lines
 from flagkit.http.http_client import EventStream
 from flagkit.types.config import RetryOptions
 from tests.support import wait_until
+from tests.support.clients import MakeClient, http_clients
 from tests.support.fault_server import FaultServer, Reply, SseReply, sse_event
 
 API_KEY = "sdk_primary_key_0001"
-MakeClient = Callable[..., HttpClient]
 
 
 @pytest.fixture
@@ -27,23 +26,9 @@ def server() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def make_client(server: FaultServer) -> Iterator[MakeClient]:
-    clients: list[HttpClient] = []
-
-    def make(**overrides: Any) -> HttpClient:
-        settings: dict[str, Any] = {
-            "base_url": server.base_url,
-            "api_key": API_KEY,
-            "retry": RetryOptions(base_delay=0.01, jitter=0.0),
-            "timeout": 2.0,
-        }
-        settings.update(overrides)
-        client = HttpClient(HttpConfig(**settings))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
+    yield from http_clients(
+        server.base_url, api_key=API_KEY, retry=RetryOptions(base_delay=0.01, jitter=0.0)
+    )
 
 
 # -- line splitting (pure) -------------------------------------------------------------

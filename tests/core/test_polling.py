@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 from flagkit.core.polling_manager import PollingManager
+from tests.support import poll_until
 
 LOG = logging.getLogger("flagkit.tests")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds pass (no bare sleeps)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        pause.wait(0.005)
-    return predicate()
 
 
 def test_failures_double_the_interval_up_to_the_cap_and_success_resets_it() -> None:
@@ -61,7 +49,7 @@ def test_backoff_cap_never_undercuts_a_long_base_interval() -> None:
 
     pm = PollingManager(failing, interval=600.0, logger=LOG, initial_delay=0.0)
     pm.start()
-    assert wait_until(lambda: pm.consecutive_failures == 1)
+    assert poll_until(lambda: pm.consecutive_failures == 1)
     pm.stop()
     assert pm.current_interval == 600.0
 

@@ -20,6 +20,10 @@ Minimal completions, for fragments that are not complete Python on their own:
 - the two samples that call ``FlagKit.initialize`` twice ("Local Development",
   "Testing") are run as two parts with ``FlagKit.close()`` between them, since the second
   call raises ``INIT_ALREADY_INITIALIZED`` by design.
+
+Two tests at the end write samples out by hand for what a healthy local server cannot show as
+written: the error-handling sample against an unreachable server, and cache encryption, event
+persistence and key rotation with a storage path and a primary key the server refuses.
 """
 
 from __future__ import annotations
@@ -31,7 +35,16 @@ from typing import Any
 
 import pytest
 
-from flagkit import ErrorSanitizationConfig, FlagKit, FlagKitClient, FlagKitOptions
+from flagkit import (
+    ErrorSanitizationConfig,
+    FlagKit,
+    FlagKitClient,
+    FlagKitError,
+    FlagKitOptions,
+    InitializationError,
+    NetworkError,
+    SecurityError,
+)
 from flagkit.testing import FlagKitServer
 
 SERVER_KEY = "sdk_readme_samples_key"
@@ -465,17 +478,26 @@ def test_quick_start(
     assert namespace["max_items"] == 25.0
     assert namespace["config"] == {"layout": "grid"}
     assert "Value: True, Reason: " in capsys.readouterr().out
-    assert server.events("button_clicked")
+    assert str(namespace["result"].reason) == "CACHED"
+    session = namespace["client"].session_id
+    assert server.events("button_clicked", session_id=session)[0]["eventData"] == {
+        "button": "signup"
+    }
     assert not namespace["client"].is_ready()  # closed by the sample
 
 
-def test_initialization(server: FlagKitServer, namespace: dict[str, Any]) -> None:
+def test_initialization(
+    server: FlagKitServer, namespace: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     """API Reference / Initialization: the factory with every shown option, then a direct
     client."""
     code = adapt(INITIALIZATION, to_server(server))
     run(code, namespace, "Initialization")
     singleton = FlagKit.get_client()
     assert singleton.is_ready() and singleton.get_boolean_value("dark-mode", default=False)
+    assert singleton.get_boolean_value("flag", default=False) is True  # from the bootstrap
+    assert singleton.wait_for_callbacks(5)
+    assert "Ready!" in capsys.readouterr().out  # on_ready ran
     assert singleton.options.resolved_base_url == f"http://localhost:{server.port}/api/v1"
     direct = namespace["client"]
     assert direct is not singleton and direct.is_ready()
@@ -488,9 +510,15 @@ def test_flag_evaluation(namespace: dict[str, Any], direct_client: FlagKitClient
     assert namespace["variant"] == "Buy now"
     assert namespace["limit"] == 50.0
     assert namespace["config"] == {"enabled": True}
-    assert namespace["result"].flag_key == "feature-flag" and namespace["result"].value is True
-    assert set(SERVER_FLAGS) <= set(namespace["all_results"])
-    assert set(SERVER_FLAGS) <= set(namespace["keys"])
+    result = namespace["result"]
+    assert (result.flag_key, result.value, result.enabled, result.version) == (
+        "feature-flag",
+        True,
+        True,
+        1,
+    )
+    assert set(namespace["all_results"]) == set(namespace["keys"]) == set(SERVER_FLAGS)
+    assert direct_client.has_flag("my-flag")
 
 
 def test_context_management(namespace: dict[str, Any], direct_client: FlagKitClient) -> None:
@@ -498,6 +526,7 @@ def test_context_management(namespace: dict[str, Any], direct_client: FlagKitCli
     run(CONTEXT_MANAGEMENT, namespace, "Context Management")
     current = namespace["current"]
     assert current.user_id == "user-123" and current.custom["plan"] == "premium"
+    assert current == namespace["context"]
     assert namespace["result"] is True
 
 
@@ -512,6 +541,7 @@ def test_event_tracking(
 
 def test_lifecycle(namespace: dict[str, Any], direct_client: FlagKitClient) -> None:
     """Lifecycle: is_ready, wait_for_ready, refresh, close, and the context manager."""
+    assert direct_client.is_ready() and direct_client.wait_for_ready()
     run(adapt(LIFECYCLE, COMPLETE_FRAGMENT), namespace, "Lifecycle")
     assert not direct_client.is_ready()  # closed by the sample
     managed = namespace["client"]
@@ -532,6 +562,26 @@ def test_error_handling(
     run(adapt(sample, to_server(server)), namespace, name)
     assert capsys.readouterr().out == ""
     assert FlagKit.get_client().is_ready()
+
+
+def test_error_handling_sample_catches_an_unreachable_server() -> None:
+    """README "Error Handling": a recoverable NetworkError reaches the ``except`` clauses."""
+    with FlagKitServer(flags={}) as gone:
+        port = gone.port
+    caught: list[str] = []
+    try:
+        FlagKit.initialize(api_key=SERVER_KEY, local_port=port, timeout=0.5, retries=1)
+    except InitializationError as e:
+        caught.append(f"init {e.code}")
+    except SecurityError as e:
+        caught.append(f"security {e.code}")
+    except NetworkError as e:
+        if e.recoverable:
+            caught.append(f"network {e.code}")
+    except FlagKitError as e:
+        caught.append(f"other {e.code} {e.to_dict()}")
+    assert caught and caught[0].startswith("network ")
+    assert not FlagKit.is_initialized()
 
 
 def test_local_development(server: FlagKitServer, namespace: dict[str, Any]) -> None:
@@ -645,3 +695,33 @@ def test_testing_samples(server: FlagKitServer, namespace: dict[str, Any]) -> No
     run(TESTING_2, namespace, "Testing 2")
     assert namespace["client"].get_boolean_value("feature-flag", default=False) is True
     assert len(server.requests) == before
+
+
+def test_encrypted_cache_persisted_events_and_key_failover(
+    server: FlagKitServer, tmp_path: Path
+) -> None:
+    """README "Cache Encryption", "Event Persistence" and "Key Rotation" written out in full:
+    the cache lands on disk, persisted events are flushed, a refused primary fails over."""
+    client = FlagKit.initialize(
+        api_key=SERVER_KEY,
+        local_port=server.port,
+        encrypt_cache=True,
+        cache_storage_path=str(tmp_path / "cache"),
+        persist_events=True,
+        event_storage_path=str(tmp_path / "events"),
+        max_persisted_events=10000,
+        persistence_flush_interval=1000,
+    )
+    client.track("purchase", {"amount": 1})
+    assert client.flush(timeout=5).pending == 0
+    FlagKit.close()
+    assert any((tmp_path / "cache").iterdir())
+
+    rotating = FlagKit.initialize(
+        api_key="sdk_primary_key",  # not a key the server accepts: the secondary takes over
+        secondary_api_key=SECONDARY_KEY,
+        key_rotation_grace_period=300.0,
+        local_port=server.port,
+    )
+    assert rotating.is_in_key_rotation()
+    assert rotating.get_boolean_value("dark-mode", default=False) is True

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,63 +44,24 @@ from flagkit import (
     FlagKitError,
     FlagKitOptions,
     NetworkError,
-    RetryOptions,
     SecurityError,
     StorageError,
-    StreamingOptions,
 )
 from flagkit.client import ClientState
 from flagkit.testing import FlagKitServer, RecordedRequest
 from flagkit.utils.security import create_bootstrap_signature
 from flagkit.utils.signing import canonical_json, key_id, sign_body
+from tests.support.clients import loopback_client
 
 PRIMARY = "sdk_primary_0123456789abcdef"
 SECONDARY = "sdk_secondary_fedcba9876543210"
 STRANGER = "sdk_stranger_5555555555555555"
 KEYS_BY_ID = {key_id(PRIMARY): PRIMARY, key_id(SECONDARY): SECONDARY}
 
-FAST_RETRY = RetryOptions(base_delay=0.01, max_delay=0.02, jitter=0.0)
-NO_STREAM = StreamingOptions(enabled=False)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` every 10 ms until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        pause.wait(0.01)
-    return predicate()
-
-
-_OPEN: list[FlagKitClient] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Close every client a test made, even when the test failed half-way."""
-    yield
-    while _OPEN:
-        _OPEN.pop().close(timeout=1)
-
 
 def make_client(base_url: str, **overrides: Any) -> FlagKitClient:
     """A client for loopback tests: no streaming or polling, manual flushes, fast retries."""
-    options: dict[str, Any] = {
-        "api_key": PRIMARY,
-        "base_url": base_url,
-        "timeout": 2.0,
-        "retries": 2,
-        "retry": FAST_RETRY,
-        "streaming": NO_STREAM,
-        "enable_polling": False,
-        "event_flush_interval": 60.0,
-    }
-    options.update(overrides)
-    client = FlagKitClient(**options)
-    _OPEN.append(client)
-    return client
+    return loopback_client(base_url, **{"api_key": PRIMARY, "enable_polling": False, **overrides})
 
 
 def signed_with(request: RecordedRequest) -> str | None:

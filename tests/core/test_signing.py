@@ -15,30 +15,9 @@ from flagkit.utils.signing import (
     sign_body,
     signature_matches,
 )
+from tests.support.signing_vector import VECTOR_BODY, VECTOR_CANONICAL, VECTOR_SIGNATURE, VECTOR_TS
 
 API_KEY = "sdk_test_key_123456"
-TS = 1700000000000
-
-EVENT_BODY = {
-    "events": [
-        {
-            "eventType": "purchase",
-            "timestamp": "2023-11-14T22:13:20.000000+00:00",
-            "sdkVersion": "1.0.9",
-            "sdkLanguage": "python",
-            "sessionId": "00000000-0000-4000-8000-000000000000",
-            "environmentId": "env-1",
-            "eventData": {"amount": 9.5, "currency": "EUR", "note": "café"},
-        }
-    ]
-}
-EVENT_CANONICAL = (
-    '{"events":[{"environmentId":"env-1","eventData":{"amount":9.5,"currency":"EUR",'
-    '"note":"caf\\u00e9"},"eventType":"purchase","sdkLanguage":"python","sdkVersion":"1.0.9",'
-    '"sessionId":"00000000-0000-4000-8000-000000000000",'
-    '"timestamp":"2023-11-14T22:13:20.000000+00:00"}]}'
-)
-EVENT_SIGNATURE = "73cb59dbc9bb14a1eac5a4f9cf7cf5c26ce1dcd53e71fb8eee92cb60786fbd38"
 
 BOOTSTRAP_FLAGS = {
     "feature-b": "value",
@@ -55,20 +34,20 @@ BOOTSTRAP_SIG_NO_TS = "76bd435a0d25cbd84323a362a527470c4c8df2496e0a897e47fa7ea30
 
 def test_event_batch_canonical_form_matches_vector() -> None:
     """The §18 event body canonicalises to sorted, compact, ASCII-escaped JSON."""
-    assert canonical_json(EVENT_BODY) == EVENT_CANONICAL
+    assert canonical_json(VECTOR_BODY) == VECTOR_CANONICAL
 
 
 def test_event_batch_signature_matches_vector() -> None:
     """Signing the §18 body at the §18 timestamp gives the published X-Signature."""
-    assert sign_body(canonical_json(EVENT_BODY), API_KEY, TS) == EVENT_SIGNATURE
+    assert sign_body(canonical_json(VECTOR_BODY), API_KEY, VECTOR_TS) == VECTOR_SIGNATURE
 
 
 def test_signature_is_hmac_over_timestamp_dot_payload() -> None:
     """sign_body is HMAC-SHA256(key, "{ts}.{payload}") in lowercase hex, 64 characters."""
     expected = hmac.new(
-        API_KEY.encode(), f"{TS}.{EVENT_CANONICAL}".encode(), hashlib.sha256
+        API_KEY.encode(), f"{VECTOR_TS}.{VECTOR_CANONICAL}".encode(), hashlib.sha256
     ).hexdigest()
-    signature = sign_body(EVENT_CANONICAL, API_KEY, TS)
+    signature = sign_body(VECTOR_CANONICAL, API_KEY, VECTOR_TS)
     assert signature == expected
     assert len(signature) == 64 and signature == signature.lower()
 
@@ -109,15 +88,15 @@ def test_bootstrap_canonical_and_signatures_match_vectors() -> None:
     """The §18 bootstrap flags give the published canonical form and both signatures."""
     canonical = canonical_json(BOOTSTRAP_FLAGS)
     assert canonical == BOOTSTRAP_CANONICAL
-    assert hmac_sha256_hex(API_KEY, f"{TS}.{canonical}") == BOOTSTRAP_SIG_WITH_TS
+    assert hmac_sha256_hex(API_KEY, f"{VECTOR_TS}.{canonical}") == BOOTSTRAP_SIG_WITH_TS
     assert hmac_sha256_hex(API_KEY, canonical) == BOOTSTRAP_SIG_NO_TS
 
 
 def test_signature_matches_compares_exactly() -> None:
     """Only the identical signature matches: case, length and one flipped digit all fail."""
-    assert signature_matches(EVENT_SIGNATURE, EVENT_SIGNATURE)
-    assert not signature_matches(EVENT_SIGNATURE, EVENT_SIGNATURE.upper())
-    assert not signature_matches(EVENT_SIGNATURE, EVENT_SIGNATURE[:-1])
-    flipped = EVENT_SIGNATURE[:-1] + ("0" if EVENT_SIGNATURE[-1] != "0" else "1")
-    assert not signature_matches(EVENT_SIGNATURE, flipped)
-    assert not signature_matches(EVENT_SIGNATURE, "é" * 64)
+    assert signature_matches(VECTOR_SIGNATURE, VECTOR_SIGNATURE)
+    assert not signature_matches(VECTOR_SIGNATURE, VECTOR_SIGNATURE.upper())
+    assert not signature_matches(VECTOR_SIGNATURE, VECTOR_SIGNATURE[:-1])
+    flipped = VECTOR_SIGNATURE[:-1] + ("0" if VECTOR_SIGNATURE[-1] != "0" else "1")
+    assert not signature_matches(VECTOR_SIGNATURE, flipped)
+    assert not signature_matches(VECTOR_SIGNATURE, "é" * 64)

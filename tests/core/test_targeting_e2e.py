@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +23,10 @@ from flagkit import FlagKitClient
 from flagkit.testing import FlagKitServer, FlagsFileError, InvalidFieldError
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason
+from tests.support import wait_until
+from tests.support.targeting_examples import DOCUMENTED, Row, ctx, example_document
 
 R = EvaluationReason
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def example_document() -> dict[str, Any]:
-    """The flags file shown in docs/targeting.md."""
-    text = (DOCS / "targeting.md").read_text("utf-8")
-    match = re.search(r"<!-- example-flags-file -->\s*```json\n(.*?)\n```", text, re.S)
-    assert match is not None
-    doc: dict[str, Any] = json.loads(match.group(1))
-    return doc
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until it is true, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        threading.Event().wait(0.01)
 
 
 @pytest.fixture
@@ -66,124 +49,7 @@ def served(flags_file: Path) -> Iterator[tuple[FlagKitServer, FlagKitClient]]:
             client.close()
 
 
-def ctx(**fields: Any) -> EvaluationContext:
-    """A context from wire-style keyword names."""
-    names = {"userId": "user_id", "userKey": "user_key", "userAgent": "user_agent"}
-    return EvaluationContext(**{names.get(k, k): v for k, v in fields.items()})
-
-
-ROWS: list[tuple[str, EvaluationContext | None, Any, R, str | None, str | None, str | None]] = [
-    ("new-checkout", ctx(userId="user-1"), True, R.TARGET_MATCH, "on", None, None),
-    (
-        "new-checkout",
-        ctx(userId="user-2", country="NL", custom={"plan": "pro"}),
-        False,
-        R.TARGET_MATCH,
-        "off",
-        None,
-        None,
-    ),
-    ("new-checkout", ctx(userId="user-7"), True, R.SEGMENT_MATCH, "on", "beta", "beta-testers"),
-    (
-        "new-checkout",
-        ctx(userId="user-20", email="ann@beta.example.com"),
-        True,
-        R.SEGMENT_MATCH,
-        "on",
-        "beta",
-        "beta-testers",
-    ),
-    (
-        "new-checkout",
-        ctx(userId="user-21", country="NL", custom={"plan": "pro"}),
-        True,
-        R.RULE_MATCH,
-        "on",
-        "nl-pro",
-        None,
-    ),
-    (
-        "new-checkout",
-        ctx(userId="user-1", userAgent="LegacyApp/3.1"),
-        False,
-        R.PREREQUISITE_FAILED,
-        "off",
-        None,
-        None,
-    ),
-    (
-        "new-checkout",
-        ctx(userId="user-22", custom={"appVersion": "1.9.3"}),
-        False,
-        R.RULE_MATCH,
-        "off",
-        "old-app",
-        None,
-    ),
-    ("new-checkout", ctx(userId="user-41"), True, R.FALLTHROUGH, "on", None, None),
-    ("new-checkout", ctx(userId="user-40"), False, R.FALLTHROUGH, "off", None, None),
-    (
-        "new-checkout",
-        ctx(userKey="anon-42", anonymous=True),
-        False,
-        R.FALLTHROUGH,
-        "off",
-        None,
-        None,
-    ),
-    ("new-checkout", None, False, R.FALLTHROUGH, None, None, None),
-    ("maintenance-mode", ctx(userId="user-1"), False, R.CACHED, None, None, None),
-    (
-        "checkout-api",
-        ctx(userAgent="LegacyApp/3.1"),
-        "v1",
-        R.RULE_MATCH,
-        "v1",
-        "legacy-clients",
-        None,
-    ),
-    ("checkout-api", ctx(userId="user-1"), "v2", R.FALLTHROUGH, "v2", None, None),
-    (
-        "pricing-page",
-        ctx(userId="u", country="DE", custom={"seats": 120, "companyId": "acme"}),
-        "modern",
-        R.RULE_MATCH,
-        "modern",
-        "large-accounts",
-        None,
-    ),
-    (
-        "pricing-page",
-        ctx(userId="u", country="US", custom={"seats": 120, "companyId": "globex"}),
-        "bold",
-        R.FALLTHROUGH,
-        "bold",
-        None,
-        None,
-    ),
-    (
-        "pricing-page",
-        ctx(userId="u", custom={"signupDate": "2025-03-01T09:30:00+01:00"}),
-        "bold",
-        R.RULE_MATCH,
-        "bold",
-        "new-signups",
-        None,
-    ),
-    (
-        "pricing-page",
-        ctx(userId="u", custom={"companyId": "initech"}),
-        "classic",
-        R.FALLTHROUGH,
-        "classic",
-        None,
-        None,
-    ),
-    ("holiday-banner", ctx(userId="user-1"), "", R.FLAG_DISABLED, "none", None, None),
-]
-
-
-def check_rows(client: FlagKitClient, rows: list[tuple[Any, ...]] = ROWS) -> None:
+def check_rows(client: FlagKitClient, rows: list[Row] = DOCUMENTED) -> None:
     """Every row's value, reason and ids come back from ``client.evaluate``."""
     for key, context, value, reason, variation, rule, segment in rows:
         result = client.evaluate(key, context)
@@ -231,7 +97,9 @@ def test_segment_and_flag_changes_reach_the_client(
             {"clauses": [{"attribute": "email", "op": "endsWith", "values": ["@beta.example.com"]}]}
         ],
     )
-    wait_until(lambda: client.evaluate("new-checkout", newcomer).reason is R.SEGMENT_MATCH)
+    wait_until(
+        lambda: client.evaluate("new-checkout", newcomer).reason is R.SEGMENT_MATCH, timeout=10.0
+    )
     assert client.evaluate("new-checkout", newcomer).segment_id == "beta-testers"
 
     # Raising the rollout from 30 % to 100 % gives user-40 (bucket 43261) the new checkout.
@@ -243,10 +111,13 @@ def test_segment_and_flag_changes_reach_the_client(
     }
     server.set_flag("new-checkout", fallthrough=everyone)
     wait_until(
-        lambda: client.evaluate("new-checkout", EvaluationContext(user_id="user-40")).value is True
+        lambda: client.evaluate("new-checkout", EvaluationContext(user_id="user-40")).value is True,
+        timeout=10.0,
     )
     # Users matched before keep their reasons.
-    check_rows(client, [r for r in ROWS if r[0] != "new-checkout" or r[3] is not R.FALLTHROUGH])
+    check_rows(
+        client, [r for r in DOCUMENTED if r[0] != "new-checkout" or r[3] is not R.FALLTHROUGH]
+    )
 
 
 def test_server_refuses_bad_targeting_with_the_field_path(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from flagkit import EvaluationContext, FlagState, StreamingOptions
 from flagkit.client import FlagKitClient
 from flagkit.core.dispatcher import Dispatcher, Listeners
 from flagkit.testing import FlagKitServer
+from tests.support import poll_until
 
 LOG = logging.getLogger("flagkit.tests")
 PER_USER = {
@@ -25,17 +25,6 @@ PER_USER = {
     "targets": [{"variation": f"v{n}", "values": [f"user-{n}"]} for n in range(16)],
     "fallthrough": {"variation": "v0"},
 }
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        pause.wait(0.01)
-    return predicate()
 
 
 def test_sixteen_threads_evaluate_consistently_while_updates_stream_in() -> None:
@@ -77,7 +66,7 @@ def test_sixteen_threads_evaluate_consistently_while_updates_stream_in() -> None
             t.start()
         for version in range(2, 102):
             server.set_flag("counter", f"v{version}", version=version)
-        assert wait_until(lambda: client.get_string_value("counter", "") == "v101", 15)
+        assert poll_until(lambda: client.get_string_value("counter", "") == "v101", 15)
         stop.set()
         for t in threads:
             t.join()

@@ -14,29 +14,9 @@ from flagkit.server import FlagKitServer
 from flagkit.server.requests_log import Headers
 from flagkit.server.signatures import verify_signature
 from flagkit.utils.signing import canonical_json, key_id, sign_body
+from tests.support.signing_vector import VECTOR_BODY, VECTOR_CANONICAL, VECTOR_SIGNATURE, VECTOR_TS
 
 KEY = "sdk_test_key_123456"
-VECTOR_TS = 1700000000000
-VECTOR_BODY: dict[str, Any] = {
-    "events": [
-        {
-            "eventType": "purchase",
-            "timestamp": "2023-11-14T22:13:20.000000+00:00",
-            "sdkVersion": "1.0.9",
-            "sdkLanguage": "python",
-            "sessionId": "00000000-0000-4000-8000-000000000000",
-            "environmentId": "env-1",
-            "eventData": {"amount": 9.5, "currency": "EUR", "note": "café"},
-        }
-    ]
-}
-VECTOR_CANONICAL = (
-    '{"events":[{"environmentId":"env-1","eventData":{"amount":9.5,"currency":"EUR",'
-    '"note":"caf\\u00e9"},"eventType":"purchase","sdkLanguage":"python","sdkVersion":"1.0.9",'
-    '"sessionId":"00000000-0000-4000-8000-000000000000",'
-    '"timestamp":"2023-11-14T22:13:20.000000+00:00"}]}'
-)
-VECTOR_SIGNATURE = "73cb59dbc9bb14a1eac5a4f9cf7cf5c26ce1dcd53e71fb8eee92cb60786fbd38"
 
 
 def vector_headers(signature: str = VECTOR_SIGNATURE, kid: str = "sdk_test") -> Headers:
