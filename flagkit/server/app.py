@@ -705,15 +705,16 @@ class FlagKitServer:
             try:
                 document = self._parse_bytes(data)
             except FlagsFileError as exc:
-                self.last_reload_error = exc
+                # Log before publishing the error: whoever sees it can rely on the log line.
                 logger.error("%s -- keeping the last good flags", exc)
+                self.last_reload_error = exc
                 return
             try:
                 self._apply_document(document)
             except InvalidFieldError as exc:
                 error = FlagsFileError(str(path), None, exc.reason, exc.field)
-                self.last_reload_error = error
                 logger.error("%s -- keeping the last good flags", error)
+                self.last_reload_error = error
 
     # events ----------------------------------------------------------------------------------
 
