@@ -36,11 +36,12 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from flagkit.errors import FlagKitError
+from flagkit.http.sse import SseParser
 from flagkit.types.config import StreamingOptions
 
 if TYPE_CHECKING:
@@ -52,10 +53,7 @@ __all__ = [
     "DISCONNECTED",
     "FAILED",
     "RECONNECTING",
-    "SseEvent",
-    "SseParser",
     "StreamingManager",
-    "parse_sse_lines",
     "reconnect_delay",
 ]
 
@@ -65,72 +63,9 @@ CONNECTED: Final = "connected"
 RECONNECTING: Final = "reconnecting"
 FAILED: Final = "failed"
 
-_TRIM: Final = " \t\f\v\ufeff"
 _JOIN_TIMEOUT: Final = 2.0
 _PERMANENT_CODES: Final = frozenset({"SUBSCRIPTION_SUSPENDED", "STREAMING_UNAVAILABLE"})
 _TOKEN_CODES: Final = frozenset({"TOKEN_EXPIRED", "TOKEN_INVALID"})
-
-
-# -- parsing ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    """One dispatched SSE event: its name and its (concatenated) data text."""
-
-    event: str
-    data: str
-
-
-class SseParser:
-    """Turn SSE lines into events the way FlagKit clients do (PROTOCOL §4.5).
-
-    Each line is trimmed; ``event:`` sets the name; ``data:`` appends its trimmed content
-    (several data lines are concatenated with no separator); a blank line dispatches the
-    event only if both name and data are non-empty, then starts afresh. Comments (``:``),
-    ``id:``, ``retry:`` and anything else are ignored.
-
-    >>> parser = SseParser()
-    >>> [parser.feed(line) for line in ["event: heartbeat", "data: {}", ""]][-1]
-    SseEvent(event='heartbeat', data='{}')
-
-    Not thread-safe: one parser per stream.
-    """
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, line: str) -> SseEvent | None:
-        """Consume one line; return the event it completes, if any."""
-        text = line.strip(_TRIM)
-        if not text:
-            event, data = self._event, "".join(self._data)
-            self.reset()
-            return SseEvent(event, data) if event and data else None
-        if text.startswith("event:"):
-            self._event = text[6:].strip(_TRIM)
-        elif text.startswith("data:"):
-            self._data.append(text[5:].strip(_TRIM))
-        return None
-
-    def reset(self) -> None:
-        """Forget a partially read event."""
-        self._event = ""
-        self._data = []
-
-
-def parse_sse_lines(lines: Iterable[str]) -> Iterator[SseEvent]:
-    """Events of a sequence of lines.
-
-    >>> list(parse_sse_lines(["event: a", "data: 1", "data: 2", "", "data: lost", ""]))
-    [SseEvent(event='a', data='12')]
-    """
-    parser = SseParser()
-    for line in lines:
-        event = parser.feed(line)
-        if event is not None:
-            yield event
 
 
 def reconnect_delay(failures: int, options: StreamingOptions) -> float:

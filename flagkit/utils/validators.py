@@ -1,4 +1,4 @@
-"""Input validation shared by the client and the local server: flag keys (PROTOCOL §14.2).
+"""Input validation shared by the client and the local server: flag keys and API keys.
 
 Event types are validated by the event pipeline (:mod:`flagkit.core.event_queue`).
 """
@@ -8,7 +8,17 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["FLAG_KEY_PATTERN", "MAX_FLAG_KEY_LENGTH", "flag_key_problem", "is_valid_flag_key"]
+__all__ = [
+    "API_KEY_PREFIXES",
+    "FLAG_KEY_PATTERN",
+    "MAX_FLAG_KEY_LENGTH",
+    "api_key_problem",
+    "flag_key_problem",
+    "is_valid_flag_key",
+]
+
+API_KEY_PREFIXES: Final = ("sdk_", "srv_", "cli_")
+"""An API key starts with one of these; the text after it is opaque."""
 
 FLAG_KEY_PATTERN: Final = re.compile(r"^[a-zA-Z0-9_-]+$")
 """Letters, digits, ``_`` and ``-``; at least one character."""
@@ -47,4 +57,28 @@ def flag_key_problem(key: object) -> str | None:
     if FLAG_KEY_PATTERN.fullmatch(key) is None:
         shown = key if len(key) <= 40 else key[:40] + "..."
         return f"flag key {shown!r} may contain only letters, digits, '_' and '-'"
+    return None
+
+
+def api_key_problem(key: object) -> str | None:
+    """Why ``key`` is not a usable API key, or ``None`` when it is.
+
+    The one rule for API keys, used by the client's options and the local server alike: a
+    ``str`` that starts with ``sdk_``, ``srv_`` or ``cli_``, has at least one character
+    after the prefix, and contains only printable ASCII without whitespace (it travels in
+    the ``X-API-Key`` header). The README's placeholder ``sdk_...`` is valid.
+
+    >>> api_key_problem("sdk_..."), api_key_problem("key_1234")
+    (None, 'must start with sdk_, srv_ or cli_ followed by the key')
+
+    The text never contains the key or any part of it beyond its type.
+    """
+    if not isinstance(key, str):
+        return f"must be a str starting with sdk_, srv_ or cli_, got a {type(key).__name__}"
+    if not key.startswith(API_KEY_PREFIXES) or len(key) <= len("sdk_"):
+        return "must start with sdk_, srv_ or cli_ followed by the key"
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        return "must not contain whitespace or control characters (check for a trailing newline)"
+    if not key.isascii():
+        return "must contain only ASCII characters"
     return None

@@ -11,14 +11,9 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.streaming import (
-    SseEvent,
-    SseParser,
-    StreamingManager,
-    parse_sse_lines,
-    reconnect_delay,
-)
+from flagkit.core.streaming import StreamingManager, reconnect_delay
 from flagkit.http import HttpClient, HttpConfig
+from flagkit.http.sse import SseEvent, SseParser, parse_sse_lines
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions, StreamingOptions
 from tests.support import wait_until
 from tests.support.fault_server import FaultServer, RecordedRequest, Reply, SseReply, sse_event
