@@ -357,3 +357,26 @@ def test_convert_reports_extra_fields_of_custom_models() -> None:
     assert [str(f) for f in result.losses] == [
         "LOSS: switch 'regional', region: field of a custom model with no FlagKit equivalent; ignored"  # noqa: E501
     ]
+
+
+def test_testutils_override_like_waffles(people: dict[str, Any], serve: Any, settings: Any) -> None:
+    """override_flag/override_switch/override_sample force values as waffle.testutils do."""
+    from flagkit_django.waffle_compat.testutils import (
+        override_flag,
+        override_sample,
+        override_switch,
+    )
+
+    settings.FLAGKIT = {"OFFLINE": True}
+    _make_flag("staff-only", people, staff=True, superusers=False)
+    Switch.objects.create(name="on-switch", active=True)
+    Sample.objects.create(name="never", percent=Decimal("0.0"))
+    document, _ = _import()
+    serve(document)
+    assert flag_is_active(_request(people["plain"]), "staff-only") is False
+    with override_flag("staff-only", active=True), override_switch("on-switch", active=False):
+        assert flag_is_active(_request(people["plain"]), "staff-only") is True
+        assert switch_is_active("on-switch") is False
+    with override_sample("never", active=True):
+        assert sample_is_active("never") is True
+    assert switch_is_active("on-switch") is True
