@@ -143,3 +143,25 @@ def test_client_logger_removes_its_keys_by_value(
     recorder = RecordingLogger()
     build_logger(recorder, secrets=[key]).error(f"key={key}")
     assert recorder.calls == [("error", "key=[REDACTED]")]
+
+
+def test_a_rejected_odd_key_is_not_logged_by_a_real_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """End to end: a client whose key (with '.', '/', '+', '=') the local server rejects
+    logs the failure without the key, at every level, in every logger."""
+    from flagkit.errors import AuthenticationError
+    from flagkit.testing import FlagKitServer
+    from tests.support.clients import loopback_client
+
+    key = "sdk_live.4f9a/2c7e+1b=="
+    with FlagKitServer(flags={"dark-mode": True}) as server, caplog.at_level(logging.DEBUG):
+        client = loopback_client(server.base_url, api_key=key, debug=True)
+        with pytest.raises(AuthenticationError) as info:
+            client.initialize()
+        client.close(timeout=1)
+    assert caplog.records  # the failure was logged
+    texts = [caplog.text, *_texts(info.value)]
+    for text in texts:
+        for fragment in _fragments(key):
+            assert fragment not in text
