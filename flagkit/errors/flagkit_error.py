@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flagkit.errors.error_codes import ERROR_CODES, is_retryable_code
 from flagkit.errors.sanitizer import (
@@ -34,6 +34,8 @@ from flagkit.errors.sanitizer import (
     redact_secrets,
     sanitize_error_message,
 )
+
+_E = TypeVar("_E", bound=BaseException)
 
 _config_lock = threading.Lock()
 _sanitization_config: ErrorSanitizationConfig | None = ErrorSanitizationConfig()
@@ -201,9 +203,7 @@ class StorageError(FlagKitError):
     """Cache or event storage could not be read or written."""
 
 
-def apply_error_sanitization(
-    error: BaseException, config: ErrorSanitizationConfig | None
-) -> BaseException:
+def apply_error_sanitization(error: _E, config: ErrorSanitizationConfig | None) -> _E:
     """Sanitize ``error`` under ``config`` (a client's ``error_sanitization`` option).
 
     Re-does the sanitization of a :class:`FlagKitError` from its text before sanitization
