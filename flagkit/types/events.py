@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
-from flagkit.errors import ConfigurationError
+from flagkit.utils.validators import require
 
 __all__ = [
     "DEFAULT_MAX_BATCH_EVENTS",
@@ -29,7 +29,7 @@ DEFAULT_MAX_EVENT_SIZE: Final = 32 * 1024
 
 
 class WireEvent(TypedDict, total=False):
-    """One event as sent in ``{"events": [...]}`` (PROTOCOL §10.2 + §20.6).
+    """One event as sent in ``{"events": [...]}`` (docs/protocol.md §10.2 + §20.6).
 
     ``eventData`` and ``context`` are omitted when empty; ``context`` never holds private
     attributes.
@@ -44,11 +44,6 @@ class WireEvent(TypedDict, total=False):
     eventData: dict[str, Any]
     eventId: str
     context: dict[str, Any]
-
-
-def _require(condition: bool, option: str, value: object, allowed: str) -> None:
-    if not condition:
-        raise ConfigurationError(f"{option} must be {allowed}, got {value!r}", option=option)
 
 
 def _is_int(value: object) -> bool:
@@ -114,14 +109,14 @@ class EventQueueConfig:
             "max_batch_events",
         ):
             value = getattr(self, name)
-            _require(_is_int(value) and value >= 1, name, value, "an integer >= 1")
-        _require(
+            require(_is_int(value) and value >= 1, name, value, "an integer >= 1")
+        require(
             _is_int(self.max_event_size) and self.max_event_size >= 64,
             "max_event_size",
             self.max_event_size,
             "an integer >= 64",
         )
-        _require(
+        require(
             _is_int(self.compaction_threshold_bytes) and self.compaction_threshold_bytes >= 1024,
             "compaction_threshold_bytes",
             self.compaction_threshold_bytes,
@@ -134,8 +129,8 @@ class EventQueueConfig:
             "recovery_interval",
         ):
             value = getattr(self, name)
-            _require(_is_positive_number(value), name, value, "a finite number of seconds > 0")
-        _require(
+            require(_is_positive_number(value), name, value, "a finite number of seconds > 0")
+        require(
             self.retry_backoff_max >= self.retry_backoff_base,
             "retry_backoff_max",
             self.retry_backoff_max,
@@ -143,8 +138,8 @@ class EventQueueConfig:
         )
         for name in ("lenient", "offline", "strict_pii", "persist"):
             value = getattr(self, name)
-            _require(isinstance(value, bool), name, value, "True or False")
-        _require(
+            require(isinstance(value, bool), name, value, "True or False")
+        require(
             self.storage_path is None
             or (isinstance(self.storage_path, str) and self.storage_path != ""),
             "storage_path",

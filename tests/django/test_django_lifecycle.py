@@ -85,7 +85,7 @@ def test_other_settings_do_not_rebuild(settings: Any) -> None:
     ("flagkit", "message"),
     [
         ({"POLLING_INTERVAL": 5}, r"FLAGKIT\['API_KEY'\]: api_key is required"),
-        ({"API_KEY": "not-a-key"}, r"FLAGKIT\['API_KEY'\]: api_key must be a str starting"),
+        ({"API_KEY": "not-a-key"}, r"FLAGKIT\['API_KEY'\]: api_key must start with sdk_"),
         ({"OFFLINE": True, "RETRIES": "many"}, r"FLAGKIT\['RETRIES'\]"),
         ({"OFFLINE": True, "STREAMING": {"ENABLED": "maybe"}}, r"FLAGKIT\['STREAMING'\]"),
         ({"OFFLINE": True, "USER_ID_ATTRIBUTE": ""}, r"FLAGKIT\['USER_ID_ATTRIBUTE'\] must be"),

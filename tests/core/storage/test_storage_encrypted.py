@@ -1,4 +1,4 @@
-"""Cache encryption (PROTOCOL §12.2, §18 vectors) and the persisted flag cache, attacked."""
+"""Cache encryption (docs/protocol.md §12.2, §18 vectors) and the persisted flag cache, attacked."""
 
 from __future__ import annotations
 

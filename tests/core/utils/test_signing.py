@@ -1,4 +1,4 @@
-"""PROTOCOL §18 vectors for canonical JSON and HMAC signatures (flagkit.utils.signing)."""
+"""docs/protocol.md §18 vectors for canonical JSON and HMAC signatures (flagkit.utils.signing)."""
 
 from __future__ import annotations
 

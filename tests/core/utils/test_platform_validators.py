@@ -46,7 +46,7 @@ def test_long_invalid_key_is_shortened_in_the_reason() -> None:
 
 
 def test_user_agent_shape() -> None:
-    """FlagKit-Python/{version} ({impl}/{py}; {os}/{release}) as in PROTOCOL §2.1."""
+    """FlagKit-Python/{version} ({impl}/{py}; {os}/{release}) as in docs/protocol.md §2.1."""
     agent = user_agent("1.1.0")
     assert agent == (
         f"FlagKit-Python/1.1.0 ({platform.python_implementation()}/{platform.python_version()}; "

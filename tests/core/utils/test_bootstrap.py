@@ -1,5 +1,5 @@
-"""Bootstrap signatures (PROTOCOL §7) from an attacker's point of view, signed payloads,
-and the production-environment rule (§1)."""
+"""Bootstrap signatures (docs/protocol.md §7) from an attacker's point of view, and the
+production-environment rule (§1)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from flagkit.utils.security import (
     apply_bootstrap_verification,
     create_bootstrap_signature,
     is_production_environment,
-    sign_payload,
     verify_bootstrap_signature,
-    verify_signed_payload,
 )
+from tests.support.loggers import RecordingLogger
 
 API_KEY = "sdk_test_key_123456"
 OTHER_KEY = "sdk_other_key_987654"
@@ -227,47 +226,11 @@ def test_disabled_verification_accepts_anything() -> None:
 
 def test_warn_through_a_protocol_logger() -> None:
     """A custom logger with warn()/debug() receives the failure message."""
-    lines: list[str] = []
-
-    class Recorder:
-        def debug(self, message: str, **kwargs: Any) -> None:
-            lines.append("debug:" + message)
-
-        def info(self, message: str, **kwargs: Any) -> None:
-            lines.append("info:" + message)
-
-        def warn(self, message: str, **kwargs: Any) -> None:
-            lines.append("warn:" + message)
-
-        def error(self, message: str, **kwargs: Any) -> None:
-            lines.append("error:" + message)
-
-    apply_bootstrap_verification(_expired(), API_KEY, DEFAULTS, Recorder(), now_ms=TS)
-    assert len(lines) == 1 and lines[0].startswith("warn:") and "expired" in lines[0]
-
-
-# --- signed payloads ------------------------------------------------------------------------
-
-
-def test_sign_payload_shape_and_verification() -> None:
-    """sign_payload returns data, signature, timestamp and key_id, and verifies."""
-    signed = sign_payload({"b": 2, "a": 1}, API_KEY, timestamp=TS)
-    assert set(signed) == {"data", "signature", "timestamp", "key_id"}
-    assert (signed["timestamp"], signed["key_id"]) == (TS, "sdk_test")
-    assert API_KEY not in str(signed)
-    assert verify_signed_payload(signed, API_KEY, now_ms=TS + 1000)
-
-
-def test_signed_payload_rejections() -> None:
-    """Altered data, another key, too old, future-dated or missing fields fail verification."""
-    signed = sign_payload({"amount": 10}, API_KEY, timestamp=TS)
-    assert not verify_signed_payload({**signed, "data": {"amount": 99}}, API_KEY, now_ms=TS)
-    assert not verify_signed_payload(signed, OTHER_KEY, now_ms=TS)
-    assert not verify_signed_payload(signed, API_KEY, now_ms=TS + 300_001)
-    assert verify_signed_payload(signed, API_KEY, now_ms=TS + 300_000)
-    assert not verify_signed_payload(signed, API_KEY, now_ms=TS - 1)
-    assert not verify_signed_payload({"data": 1, "signature": "x"}, API_KEY, now_ms=TS)
-    assert not verify_signed_payload({**signed, "timestamp": True}, API_KEY, now_ms=TS)
+    recorder = RecordingLogger()
+    apply_bootstrap_verification(_expired(), API_KEY, DEFAULTS, recorder, now_ms=TS)
+    assert len(recorder.calls) == 1
+    level, message = recorder.calls[0]
+    assert level == "warn" and "expired" in message
 
 
 # --- production detection -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""PII detection by field name (PROTOCOL §9.4) and by value, strict and lenient."""
+"""PII detection by field name (docs/protocol.md §9.4) and by value, strict and lenient."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ import pytest
 
 from flagkit.errors import SecurityError
 from flagkit.types.context import EvaluationContext
-from flagkit.utils.security import (
+from flagkit.utils.pii import (
     PII_PATTERNS,
     PiiChecker,
-    check_pii,
     detect_pii_value,
-    find_context_pii,
     find_pii,
     is_potential_pii_field,
 )
+from tests.support.loggers import RecordingLogger
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "jane.doe@example.com"
@@ -177,7 +176,7 @@ def test_strict_raises_naming_fields_but_not_values() -> None:
     """Strict mode raises SECURITY_PII_DETECTED; message and details omit the values."""
     data = {"contact": EMAIL, "custom": {"card_number": CARD}, "plan": "pro"}
     with pytest.raises(SecurityError) as info:
-        check_pii(data, data_type="event", strict=True, logger=None)
+        PiiChecker(strict=True, logger=None)(data, "event")
     err = info.value
     assert err.code == "SECURITY_PII_DETECTED" and err.numeric_code == 1701
     assert "contact (value: email)" in err.message and "custom.card_number" in err.message
@@ -191,65 +190,52 @@ def test_strict_raises_naming_fields_but_not_values() -> None:
 
 def test_strict_passes_clean_data_and_allowed_fields() -> None:
     """Clean data, or PII only in allowed paths, does not raise in strict mode."""
-    assert check_pii({"plan": "pro"}, data_type="event", strict=True, logger=None) == []
-    found = check_pii(
-        {"email": EMAIL}, data_type="context", strict=True, logger=None, allowed=["email"]
-    )
-    assert found == []
+    checker = PiiChecker(strict=True, logger=None)
+    assert checker({"plan": "pro"}, "event") == []
+    assert checker({"email": EMAIL}, "context", allowed=["email"]) == []
 
 
 def test_lenient_warns_without_values(caplog: pytest.LogCaptureFixture) -> None:
     """Lenient mode returns the findings and logs one warning naming fields, not values."""
     logger = logging.getLogger("flagkit.test.pii")
     with caplog.at_level(logging.WARNING, logger="flagkit.test.pii"):
-        found = check_pii({"contact": EMAIL}, data_type="event", strict=False, logger=logger)
+        found = PiiChecker(strict=False, logger=logger)({"contact": EMAIL}, "event")
     assert found == ["contact (value: email)"]
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert "contact (value: email)" in caplog.text and EMAIL not in caplog.text
 
 
-def test_lenient_with_seen_set_warns_once_per_field_set(caplog: pytest.LogCaptureFixture) -> None:
-    """With a seen set, a repeated field set is not logged again; a new set is."""
-    seen: set[tuple[str, frozenset[str]]] = set()
-    logger = logging.getLogger("flagkit.test.pii")
+def test_lenient_checker_warns_once_per_field_set(caplog: pytest.LogCaptureFixture) -> None:
+    """A repeated (data type, field set) is not logged again; a new one is."""
+    checker = PiiChecker(strict=False, logger=logging.getLogger("flagkit.test.pii"))
     with caplog.at_level(logging.WARNING, logger="flagkit.test.pii"):
         for _ in range(3):
-            check_pii({"email": "x"}, data_type="event", strict=False, logger=logger, seen=seen)
-        check_pii({"phone": "x"}, data_type="event", strict=False, logger=logger, seen=seen)
-        check_pii({"email": "x"}, data_type="context", strict=False, logger=logger, seen=seen)
+            checker({"email": "x"}, "event")
+        checker({"phone": "x"}, "event")
+        checker({"email": "x"}, "context")
     assert len(caplog.records) == 3
 
 
-class _ProtocolLogger:
-    """A custom logger with the published interface (warn, not warning)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-
-    def debug(self, message: str, **kwargs: Any) -> None:
-        self.lines.append(("debug", message))
-
-    def info(self, message: str, **kwargs: Any) -> None:
-        self.lines.append(("info", message))
-
-    def warn(self, message: str, **kwargs: Any) -> None:
-        self.lines.append(("warn", message))
-
-    def error(self, message: str, **kwargs: Any) -> None:
-        self.lines.append(("error", message))
+def test_lenient_checker_without_logger_uses_the_flagkit_security_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """logger=None sends the warning to the stdlib logger flagkit.security."""
+    with caplog.at_level(logging.WARNING, logger="flagkit.security"):
+        PiiChecker(strict=False, logger=None)({"ssn": "x"}, "event")
+    assert [r.name for r in caplog.records] == ["flagkit.security"]
 
 
 def test_custom_logger_protocol_is_supported() -> None:
     """A LoggerProtocol object receives the warning through its warn() method."""
-    logger = _ProtocolLogger()
-    check_pii({"ssn": "x"}, data_type="event", strict=False, logger=logger)
-    assert len(logger.lines) == 1 and logger.lines[0][0] == "warn"
-    assert "ssn (name)" in logger.lines[0][1]
+    logger = RecordingLogger()
+    PiiChecker(strict=False, logger=logger)({"ssn": "x"}, "event")
+    assert len(logger.calls) == 1 and logger.calls[0][0] == "warn"
+    assert "ssn (name)" in logger.calls[0][1]
 
 
 def test_checker_warns_once_across_threads() -> None:
     """PiiChecker logs a given field set once even when many threads report it at once."""
-    logger = _ProtocolLogger()
+    logger = RecordingLogger()
     checker = PiiChecker(strict=False, logger=logger)
     barrier = threading.Barrier(8)
 
@@ -263,8 +249,8 @@ def test_checker_warns_once_across_threads() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(logger.lines) == 1
-    assert EMAIL not in logger.lines[0][1]
+    assert len(logger.calls) == 1
+    assert EMAIL not in logger.calls[0][1]
 
 
 def test_strict_checker_raises_every_time() -> None:
@@ -282,7 +268,10 @@ def test_context_fields_checked_and_private_attributes_allowed() -> None:
         user_id="user-1", email=EMAIL, ip="10.0.0.1", country="NL", anonymous=False,
         custom={"plan": "pro", "phone": PHONE},
     )  # fmt: skip
-    assert find_context_pii(ctx) == [
+    with pytest.raises(SecurityError) as info:
+        PiiChecker(strict=True, logger=None).check_context(ctx)
+    assert info.value.details is not None
+    assert info.value.details["fields"] == [
         "email (name, value: email)",
         "ip (value: ip)",
         "custom.phone (name, value: phone)",
@@ -291,12 +280,13 @@ def test_context_fields_checked_and_private_attributes_allowed() -> None:
         user_id="user-1", email=EMAIL, ip="10.0.0.1", custom={"phone": PHONE},
         private_attributes=["email", "ip", "custom.phone"],
     )  # fmt: skip
-    assert find_context_pii(private) == []
+    assert PiiChecker(strict=True, logger=None).check_context(private) == []
 
 
 def test_user_id_that_is_an_email_is_reported() -> None:
     """A user id holding an e-mail address is PII unless marked private."""
-    assert find_context_pii(EvaluationContext(user_id=EMAIL)) == ["user_id (value: email)"]
+    checker = PiiChecker(strict=False, logger=None)
+    assert checker.check_context(EvaluationContext(user_id=EMAIL)) == ["user_id (value: email)"]
 
 
 def test_checker_check_context_strict_and_private() -> None:

@@ -8,27 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from flagkit.utils.logger import LoggerProtocol, build_logger, is_logger_like
+from tests.support.loggers import RecordingLogger as Recorder
 
 KEY = "sdk_abcdefgh12345678"
-
-
-class Recorder:
-    """A LoggerProtocol implementation that keeps every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def debug(self, message: str, **kwargs: object) -> None:
-        self.calls.append(("debug", message))
-
-    def info(self, message: str, **kwargs: object) -> None:
-        self.calls.append(("info", message))
-
-    def warn(self, message: str, **kwargs: object) -> None:
-        self.calls.append(("warn", message))
-
-    def error(self, message: str, **kwargs: object) -> None:
-        self.calls.append(("error", message))
 
 
 class ListHandler(logging.Handler):

@@ -200,7 +200,7 @@ def test_identify_and_reset_inside_a_scope_never_touch_the_global_context() -> N
 
 
 def test_reset_outside_a_scope_makes_the_global_context_anonymous() -> None:
-    """``reset()`` replaces the global context with an anonymous one (PROTOCOL §9.3)."""
+    """``reset()`` replaces the global context with an anonymous one (docs/protocol.md §9.3)."""
     cm = ContextManager()
     cm.identify("u1", {"plan": "pro"})
     cm.reset()
