@@ -45,10 +45,9 @@ _FORBIDDEN = (
 )
 
 
-@cache
-def sections(path: Path) -> frozenset[str]:
-    """The section numbers of the headings of a Markdown file (fenced blocks skipped)."""
-    found: set[str] = set()
+def numbered_headings(path: Path) -> list[str]:
+    """The section numbers of the headings of a Markdown file, in order (fences skipped)."""
+    found: list[str] = []
     fenced = False
     for line in path.read_text(encoding="utf-8").splitlines():
         if _FENCE.match(line):
@@ -56,8 +55,14 @@ def sections(path: Path) -> frozenset[str]:
             continue
         match = None if fenced else _HEADING.match(line)
         if match:
-            found.add(match.group(1))
-    return frozenset(found)
+            found.append(match.group(1))
+    return found
+
+
+@cache
+def sections(path: Path) -> frozenset[str]:
+    """The section numbers a reference may name in ``path``."""
+    return frozenset(numbered_headings(path))
 
 
 def references(line: str, *, default: str = "protocol") -> Iterator[tuple[str, str]]:
@@ -118,6 +123,10 @@ def test_the_documents_have_the_numbered_sections() -> None:
     assert {str(n) for n in range(21)} <= protocol
     assert {"4.2", "6.2.6", "17.4", "18", "20.1", "20.9"} <= protocol
     assert {"1", "2", "3"} <= sections(ARCHITECTURE)
+    for document in (PROTOCOL, ARCHITECTURE):
+        numbers = numbered_headings(document)
+        repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+        assert not repeated, f"{document.name}: sections numbered twice: {repeated}"
 
 
 @pytest.mark.parametrize(
