@@ -23,6 +23,7 @@ from flagkit.core.targeting import (
 from flagkit.core.targeting import parse as targeting_parse
 from flagkit.types.flag import EvaluationReason, FlagState
 from flagkit.utils.timeparse import parse_iso_datetime
+from flagkit.utils.validators import FLAG_KEY_PATTERN, MAX_FLAG_KEY_LENGTH
 from tests.support.targeting_examples import DOCS, DOCUMENTED, example_document
 
 R = EvaluationReason
@@ -424,6 +425,19 @@ def test_schema_flag_lists_every_targeting_field_and_stays_open() -> None:
     assert set(TARGETING_FIELDS) | {"salt"} <= set(flag["properties"])
     assert flag["additionalProperties"] is True
     assert schema()["$defs"]["document"]["additionalProperties"] is True
+
+
+def test_schema_flag_keys_follow_the_validators_rule() -> None:
+    """Flags and prerequisites use the ``flagKey`` definition, which is
+    FLAG_KEY_PATTERN with MAX_FLAG_KEY_LENGTH."""
+    defs = schema()["$defs"]
+    assert defs["flagKey"]["pattern"] == FLAG_KEY_PATTERN.pattern
+    assert defs["flagKey"]["maxLength"] == MAX_FLAG_KEY_LENGTH
+    assert defs["flag"]["properties"]["key"] == {"$ref": "#/$defs/flagKey"}
+    assert defs["prerequisite"]["properties"]["key"] == {"$ref": "#/$defs/flagKey"}
+    pattern = re.compile(defs["flagKey"]["pattern"])
+    for key in ["new-checkout", "A_b-9", "x", "a b", "a/b", "é", ""]:
+        assert bool(pattern.search(key)) == bool(FLAG_KEY_PATTERN.match(key)), key
 
 
 def test_schema_patterns_agree_with_the_parsers() -> None:
