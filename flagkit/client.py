@@ -65,9 +65,9 @@ from flagkit.core.context_manager import (
     context_from_mapping,
 )
 from flagkit.core.dispatcher import Dispatcher, Listeners
-from flagkit.core.evaluator import evaluate as evaluate_flag
 from flagkit.core.event_queue import EventQueue
 from flagkit.core.polling_manager import PollingManager
+from flagkit.core.targeting import evaluate as evaluate_flag
 from flagkit.errors import (
     FlagKitError,
     InitializationError,

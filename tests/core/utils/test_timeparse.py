@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flagkit.core.evaluator import date_key
+from flagkit.core.targeting import date_key
 from flagkit.server._time import format_micros
 from flagkit.server._time import parse_timestamp as server_parse_timestamp
 from flagkit.utils.timeparse import parse_iso_datetime, parse_timestamp

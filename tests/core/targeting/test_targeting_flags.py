@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.evaluator import MAX_PREREQUISITE_DEPTH, Decision, evaluate
 from flagkit.core.targeting import (
+    MAX_PREREQUISITE_DEPTH,
+    Decision,
     FlagModel,
     SegmentModel,
     compile_flag,
     compile_segment,
+    evaluate,
 )
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason, FlagState

@@ -9,16 +9,21 @@ from typing import Any
 
 import pytest
 
-from flagkit.core import targeting
-from flagkit.core.evaluator import Decision, evaluate
 from flagkit.core.targeting import (
     OPERATORS,
+    TARGETING_FIELDS,
+    Decision,
     TargetingError,
     compile_flag,
     compile_segment,
+    evaluate,
+    parse_semver,
     validate_flags_document,
 )
+from flagkit.core.targeting import parse as targeting_parse
 from flagkit.types.flag import EvaluationReason, FlagState
+from flagkit.utils.timeparse import parse_iso_datetime
+from flagkit.utils.validators import FLAG_KEY_PATTERN, MAX_FLAG_KEY_LENGTH
 from tests.support.targeting_examples import DOCS, DOCUMENTED, example_document
 
 R = EvaluationReason
@@ -393,15 +398,15 @@ def test_schema_lists_exactly_the_operators() -> None:
 @pytest.mark.parametrize(
     ("definition", "fields"),
     [
-        ("variation", targeting._VARIATION_FIELDS),
-        ("target", targeting._TARGET_FIELDS),
-        ("rule", targeting._RULE_FIELDS),
-        ("segmentRule", targeting._SEGMENT_RULE_FIELDS),
-        ("clause", targeting._CLAUSE_FIELDS),
-        ("serve", targeting._SERVE_FIELDS),
-        ("rollout", targeting._ROLLOUT_FIELDS),
-        ("prerequisite", targeting._PREREQUISITE_FIELDS),
-        ("segment", targeting._SEGMENT_FIELDS),
+        ("variation", targeting_parse.VARIATION_FIELDS),
+        ("target", targeting_parse.TARGET_FIELDS),
+        ("rule", targeting_parse.RULE_FIELDS),
+        ("segmentRule", targeting_parse.SEGMENT_RULE_FIELDS),
+        ("clause", targeting_parse.CLAUSE_FIELDS),
+        ("serve", targeting_parse.SERVE_FIELDS),
+        ("rollout", targeting_parse.ROLLOUT_FIELDS),
+        ("prerequisite", targeting_parse.PREREQUISITE_FIELDS),
+        ("segment", targeting_parse.SEGMENT_FIELDS),
     ],
 )
 def test_schema_objects_allow_the_fields_the_strict_parser_allows(
@@ -417,9 +422,22 @@ def test_schema_objects_allow_the_fields_the_strict_parser_allows(
 def test_schema_flag_lists_every_targeting_field_and_stays_open() -> None:
     """The flag definition documents every targeting field and keeps other fields."""
     flag = schema()["$defs"]["flag"]
-    assert set(targeting.TARGETING_FIELDS) | {"salt"} <= set(flag["properties"])
+    assert set(TARGETING_FIELDS) | {"salt"} <= set(flag["properties"])
     assert flag["additionalProperties"] is True
     assert schema()["$defs"]["document"]["additionalProperties"] is True
+
+
+def test_schema_flag_keys_follow_the_validators_rule() -> None:
+    """Flags and prerequisites use the ``flagKey`` definition, which is
+    FLAG_KEY_PATTERN with MAX_FLAG_KEY_LENGTH."""
+    defs = schema()["$defs"]
+    assert defs["flagKey"]["pattern"] == FLAG_KEY_PATTERN.pattern
+    assert defs["flagKey"]["maxLength"] == MAX_FLAG_KEY_LENGTH
+    assert defs["flag"]["properties"]["key"] == {"$ref": "#/$defs/flagKey"}
+    assert defs["prerequisite"]["properties"]["key"] == {"$ref": "#/$defs/flagKey"}
+    pattern = re.compile(defs["flagKey"]["pattern"])
+    for key in ["new-checkout", "A_b-9", "x", "a b", "a/b", "é", ""]:
+        assert bool(pattern.search(key)) == bool(FLAG_KEY_PATTERN.match(key)), key
 
 
 def test_schema_patterns_agree_with_the_parsers() -> None:
@@ -430,8 +448,6 @@ def test_schema_patterns_agree_with_the_parsers() -> None:
     semver_rule = next(json.loads(p) for p in patterns if "semverEq" in p)
     date_re = re.compile(date_rule["then"]["properties"]["values"]["items"]["oneOf"][0]["pattern"])
     semver_re = re.compile(semver_rule["then"]["properties"]["values"]["items"]["pattern"])
-    from flagkit.core.evaluator import parse_iso_datetime, parse_semver
-
     for text in [
         "2025-01-01",
         "2025-01-01T10:00Z",

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.evaluator import evaluate, parse_iso_datetime, parse_semver
-from flagkit.core.targeting import MAX_MATCH_INPUT_LENGTH, compile_flag
+from flagkit.core.targeting import MAX_MATCH_INPUT_LENGTH, compile_flag, evaluate, parse_semver
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason, FlagState
+from flagkit.utils.timeparse import parse_iso_datetime
 
 
 def one_clause_flag(clause: dict[str, Any]) -> Any:

@@ -10,21 +10,20 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.bucketing import (
+from flagkit.core.targeting import FlagModel, compile_flag, evaluate, interpret
+from flagkit.core.targeting.bucketing import (
     BUCKET_SCALE,
     bucket,
-    bucket_message,
+    bucket_prefix,
     bucketing_string,
-    make_bucketer,
+    digest_threshold,
     select_index,
 )
-from flagkit.core.evaluator import evaluate
-from flagkit.core.targeting import FlagModel, compile_flag
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason, FlagState
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parents[1] / "vectors" / "bucketing.json").read_text("utf-8")
+    (Path(__file__).resolve().parents[2] / "vectors" / "bucketing.json").read_text("utf-8")
 )
 
 
@@ -59,6 +58,11 @@ def rollout_flag(
     return model
 
 
+def bucket_of(flag_key: str, salt: str, value: str) -> int:
+    """The bucket of ``value`` for a flag with this key and salt."""
+    return bucket(bucket_prefix(flag_key, salt), value)
+
+
 def served(model: FlagModel, ctx: EvaluationContext | None) -> str | None:
     """The variation id ``model`` serves to ``ctx``."""
     return evaluate(model, ctx, flags={model.key: model}, segments={}).variation_id
@@ -69,24 +73,27 @@ def served(model: FlagModel, ctx: EvaluationContext | None) -> str | None:
 )
 def test_bucket_vectors(case: dict[str, Any]) -> None:
     """Every committed (flagKey, salt, value) maps to its committed bucket and message."""
-    assert bucket(case["flagKey"], case["salt"], case["value"]) == case["bucket"]
-    assert make_bucketer(case["flagKey"], case["salt"])(case["value"]) == case["bucket"]
+    assert bucket_of(case["flagKey"], case["salt"], case["value"]) == case["bucket"]
     if "messageHex" in case:
-        assert (
-            bucket_message(case["flagKey"], case["salt"], case["value"]).hex()
-            == (case["messageHex"])
+        message = bucket_prefix(case["flagKey"], case["salt"]) + case["value"].encode(
+            "utf-8", "surrogatepass"
         )
+        assert message.hex() == case["messageHex"]
 
 
 @pytest.mark.parametrize("case", VECTORS["rollouts"], ids=lambda c: f"{c['flagKey']}/{c['value']}")
 def test_rollout_vectors_through_the_evaluator(case: dict[str, Any]) -> None:
-    """A flag with the vector's key, salt and weights serves the committed variation."""
+    """A flag with the vector's key, salt and weights serves the committed variation, both
+    compiled (the inlined hash and thresholds) and interpreted (bucket + select_index)."""
     weights = [(w["variation"], w["weight"]) for w in case["weights"]]
     model = rollout_flag(case["flagKey"], weights, salt=case["salt"])
-    decision = evaluate(model, EvaluationContext(user_id=case["value"]), flags={}, segments={})
-    assert decision.variation_id == case["variation"]
-    assert decision.reason is EvaluationReason.FALLTHROUGH
-    assert bucket(case["flagKey"], case["salt"], case["value"]) == case["bucket"]
+    ctx = EvaluationContext(user_id=case["value"])
+    for run in (evaluate, interpret):
+        decision = run(model, ctx, flags={}, segments={})
+        assert decision.variation_id == case["variation"]
+        assert decision.reason is EvaluationReason.FALLTHROUGH
+    index = select_index(case["bucket"], [w for _, w in weights])
+    assert weights[index][0] == case["variation"]
 
 
 def test_bucket_matches_a_hand_computed_sha256() -> None:
@@ -94,28 +101,31 @@ def test_bucket_matches_a_hand_computed_sha256() -> None:
     digest = hashlib.sha256(b"new-checkout\x00\x00user-1").hexdigest()
     assert digest[:16] == "6fcb9a9f2548ace7"  # 0x6fcb9a9f2548ace7 / 2**64 = 0.43670...
     by_hand = (int(digest[:16], 16) * 100000) // 2**64
-    assert by_hand == bucket("new-checkout", "", "user-1") == 43670
+    assert by_hand == bucket_of("new-checkout", "", "user-1") == 43670
 
     raw = hashlib.sha256(b"dark-mode\x00spring-2025\x0042").digest()
     by_hand = int.from_bytes(raw[:8], "big") * 100000 // (1 << 64)
-    assert by_hand == bucket("dark-mode", "spring-2025", "42")
+    assert by_hand == bucket_of("dark-mode", "spring-2025", "42")
 
 
 def test_unicode_values_are_hashed_as_utf8() -> None:
     """Non-ASCII values hash their UTF-8 bytes; a lone surrogate uses surrogatepass."""
     value = "Zoë 用户 👩‍💻"
     digest = hashlib.sha256(b"k\x00\x00" + value.encode("utf-8")).digest()
-    assert bucket("k", "", value) == (int.from_bytes(digest[:8], "big") * BUCKET_SCALE) >> 64
-    assert bucket_message("k", "", "\ud800") == b"k\x00\x00\xed\xa0\x80"
-    assert make_bucketer("k", "")("\ud800") == bucket("k", "", "\ud800")
+    assert bucket_of("k", "", value) == (int.from_bytes(digest[:8], "big") * BUCKET_SCALE) >> 64
+    surrogate = hashlib.sha256(b"k\x00\x00\xed\xa0\x80").digest()
+    assert bucket_of("k", "", "\ud800") == (int.from_bytes(surrogate[:8], "big") * 100000) >> 64
+    model = rollout_flag("k", [("a", 50000), ("b", 50000)])
+    expected = "a" if bucket_of("k", "", "\ud800") < 50000 else "b"
+    assert served(model, EvaluationContext(user_id="\ud800")) == expected
 
 
 def test_salt_and_key_change_the_bucket_and_separators_matter() -> None:
     """Key, salt and value are separated by NUL bytes, so shifting text between them
     changes the hashed message."""
-    assert bucket_message("ab", "", "c") != bucket_message("a", "b", "c")
-    assert bucket_message("a", "bc", "") != bucket_message("a", "b", "c")
-    buckets = {bucket("f", salt, "user-1") for salt in ("", "a", "b", "c", "d")}
+    assert bucket_prefix("ab", "") + b"c" != bucket_prefix("a", "b") + b"c"
+    assert bucket_prefix("a", "bc") != bucket_prefix("a", "b") + b"c"
+    buckets = {bucket_of("f", salt, "user-1") for salt in ("", "a", "b", "c", "d")}
     assert len(buckets) == 5
 
 
@@ -189,7 +199,6 @@ def test_unrelated_flags_and_rules_do_not_move_users() -> None:
 def test_same_bucket_in_every_rollout_of_a_flag() -> None:
     """Rule rollouts and the fallthrough rollout of one flag share the bucket (same key
     and salt), so a user keeps their position when moving between rules."""
-    bucketer = make_bucketer("exp", "")
     model = rollout_flag(
         "exp",
         [("a", 50000), ("b", 50000)],
@@ -208,7 +217,7 @@ def test_same_bucket_in_every_rollout_of_a_flag() -> None:
     )
     for i in range(200):
         uid = f"u{i}"
-        expected = "a" if bucketer(uid) < 50000 else "b"
+        expected = "a" if bucket_of("exp", "", uid) < 50000 else "b"
         plain = evaluate(model, EvaluationContext(user_id=uid), flags={}, segments={})
         beta = evaluate(
             model, EvaluationContext(user_id=uid, custom={"beta": True}), flags={}, segments={}
@@ -245,9 +254,9 @@ def test_three_way_split_matches_its_weights() -> None:
     counts = Counter(served_ids)
     for variation, weight in weights:
         assert abs(counts[variation] / 100_000 - weight / BUCKET_SCALE) <= 0.005
-    bucketer = make_bucketer("split", "2025")
     for i in range(0, 100_000, 97):
-        expected = weights[select_index(bucketer(f"id-{i}"), [w for _, w in weights])][0]
+        index = select_index(bucket_of("split", "2025", f"id-{i}"), [w for _, w in weights])
+        expected = weights[index][0]
         assert served_ids[i] == expected
 
 
@@ -255,10 +264,9 @@ def test_anonymous_users_are_bucketed_by_their_key() -> None:
     """Without a user id the anonymous key is hashed; a context with neither cannot be
     bucketed and the fallthrough rollout serves the flag's value."""
     model = rollout_flag("anon", [("a", 50000), ("b", 50000)])
-    bucketer = make_bucketer("anon", "")
     keys = [f"anon-{i}" for i in range(100)]
     for key in keys:
-        expected = "a" if bucketer(key) < 50000 else "b"
+        expected = "a" if bucket_of("anon", "", key) < 50000 else "b"
         assert served(model, EvaluationContext(user_key=key, anonymous=True)) == expected
     assert {served(model, EvaluationContext(user_key=k)) for k in keys} == {"a", "b"}
     for ctx in (None, EvaluationContext(anonymous=True), EvaluationContext(email="a@b.c")):
@@ -293,15 +301,14 @@ def test_bucket_by_a_custom_attribute() -> None:
     """``bucketBy`` hashes that attribute, so one company gets one variation; when it is
     missing the user id is used."""
     model = rollout_flag("org", [("a", 50000), ("b", 50000)], bucket_by="companyId")
-    bucketer = make_bucketer("org", "")
     for company in ("acme", "globex", "initech", "umbrella"):
         seen = {
             served(model, EvaluationContext(user_id=f"u{i}", custom={"companyId": company}))
             for i in range(30)
         }
-        assert seen == {"a" if bucketer(company) < 50000 else "b"}
+        assert seen == {"a" if bucket_of("org", "", company) < 50000 else "b"}
     assert served(model, EvaluationContext(user_id="u7")) == (
-        "a" if bucketer("u7") < 50000 else "b"
+        "a" if bucket_of("org", "", "u7") < 50000 else "b"
     )
     # Integers hash in decimal, so 42 and "42" land together.
     assert served(model, EvaluationContext(custom={"companyId": 42})) == served(
@@ -315,3 +322,22 @@ def test_integer_user_ids_hash_like_their_decimal_string() -> None:
     for i in range(50):
         as_int = EvaluationContext(user_id=i)  # type: ignore[arg-type]
         assert served(model, as_int) == served(model, EvaluationContext(user_id=str(i)))
+
+
+def test_digest_threshold_compares_like_the_bucket() -> None:
+    """``digest < digest_threshold(b)`` (what generated code tests) holds exactly when
+    the digest's bucket is below ``b``, including digests at the edges of a bucket."""
+    bounds = [1, 2, 29999, 30000, 30001, 50000, 99998, 99999]
+    for b in bounds:
+        threshold = int.from_bytes(digest_threshold(b), "big")
+        for x in (0, threshold - 1, threshold, threshold + 1, 2**64 - 1):
+            x = min(max(x, 0), 2**64 - 1)
+            digest = x.to_bytes(8, "big") + bytes(24)
+            assert (digest < digest_threshold(b)) == ((x * BUCKET_SCALE) >> 64 < b), (b, x)
+    for i in range(2000):
+        digest = hashlib.sha256(f"d{i}".encode()).digest()
+        bucket_value = (int.from_bytes(digest[:8], "big") * BUCKET_SCALE) >> 64
+        for b in bounds:
+            assert (digest < digest_threshold(b)) == (bucket_value < b)
+    with pytest.raises(ValueError, match="bound"):
+        digest_threshold(BUCKET_SCALE)
