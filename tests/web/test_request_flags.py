@@ -1,4 +1,4 @@
-"""flagkit.core.request_flags: per-request memoised lookups shared by the web adapters."""
+"""flagkit.web.request_flags: per-request memoised lookups shared by the web adapters."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 from flagkit import EvaluationContext, EvaluationReason, StreamingOptions
 from flagkit.client import FlagKitClient
-from flagkit.core.request_flags import (
+from flagkit.testing import FlagKitServer
+from flagkit.web.request_flags import (
     RequestFlags,
     client_is_enabled,
     client_value,
@@ -21,7 +22,6 @@ from flagkit.core.request_flags import (
     same_kind,
     value_or_default,
 )
-from flagkit.testing import FlagKitServer
 
 FOR_ALICE = {  # on for user "alice" only (a target list), off for everyone else
     "flagType": "boolean",
@@ -267,8 +267,8 @@ def test_the_shared_web_modules_import_no_framework() -> None:
         "import flagkit.testing.overrides\n"
         "cheap = {'server': 'flagkit.server' in sys.modules,\n"
         "         'threads': [t.name for t in threading.enumerate()]}\n"
-        "import flagkit.core.request_flags, flagkit.core.web_context\n"
-        "import flagkit.core.adapter_options, flagkit.server.cli_runner\n"
+        "import flagkit.web.request_flags, flagkit.web.context\n"
+        "import flagkit.web.options, flagkit.server.cli_runner\n"
         "print(json.dumps({**cheap, 'frameworks': sorted(m for m in sys.modules\n"
         "      if m.split('.')[0] in ('django', 'flask', 'werkzeug', 'jinja2'))}))\n"
     )
