@@ -1,12 +1,12 @@
 """The ``FlagKit`` Flask extension: per-app clients, per-request contexts, memoised lookups.
 
 ``flagkit = FlagKit()`` at module level, ``flagkit.init_app(app)`` in the app factory
-(see :mod:`flagkit_flask`). The extension object holds no app: each app's options, client and request hooks live in
-its :class:`~flagkit_flask.state.FlagKitState` (``app.extensions["flagkit"]``), which
-also describes the client's lifecycle. ``init_app`` adds the request hooks, the Jinja
-helpers (:mod:`flagkit_flask.templating`) and the ``flask flagkit`` commands
-(:mod:`flagkit_flask.cli`); those modules build on :mod:`flagkit_flask.state`, never on
-this one, so the package has no import cycle.
+(see :mod:`flagkit_flask`). The extension object holds no app: each app's options,
+client and request hooks live in its :class:`~flagkit_flask.state.FlagKitState`
+(``app.extensions["flagkit"]``), which also describes the client's lifecycle.
+``init_app`` adds the request hooks, the Jinja helpers (:mod:`flagkit_flask.templating`)
+and the ``flask flagkit`` commands (:mod:`flagkit_flask.cli`); those modules build on
+:mod:`flagkit_flask.state`, never on this one, so the package has no import cycle.
 """
 
 from __future__ import annotations

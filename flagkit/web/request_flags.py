@@ -101,7 +101,7 @@ def _key_problem(key: str) -> str | None:
     if key == "!":
         return "a bare '!' with no flag key"
     if key[:2] == "!!":
-        return "more than one '!' (one '!' negates, '!!' is not allowed)"
+        return "'!!' is not allowed (one '!' negates)"
     return None
 
 
@@ -111,7 +111,7 @@ def _invalid_key(key: str) -> None:
         if key in _warned_keys or len(_warned_keys) >= 1000:
             return
         _warned_keys.add(key)
-    logger.warning("flag key %r is invalid (%s); it counts as off", key, _key_problem(key))
+    logger.warning("flag key %r is invalid: %s; it counts as off", key, _key_problem(key))
 
 
 def parse_flag_key(key: object) -> tuple[str, bool] | None:

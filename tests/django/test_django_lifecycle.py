@@ -22,7 +22,7 @@ from flagkit.testing import FlagKitServer
 from flagkit_django import get_client
 from flagkit_django._engine import peek_client
 from flagkit_django.signals import client_ready
-from tests.django.conftest import wait_until
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,7 +134,7 @@ def test_an_existing_factory_client_is_used_and_wired(settings: Any) -> None:
     )
     try:
         assert get_client() is own
-        assert wait_until(lambda: own in received, 5)
+        wait_until(lambda: own in received)
     finally:
         client_ready.disconnect(dispatch_uid="lifecycle-test")
 
