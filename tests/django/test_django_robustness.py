@@ -23,7 +23,7 @@ from flagkit.testing import FlagKitServer
 from flagkit_django import middleware
 from tests.django import middleware_sub
 from tests.django.conftest import live_settings
-from tests.support.fault_server import FaultServer, Reply
+from tests.web.servers import dead_base_url, slow_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNC_MIDDLEWARE = [
@@ -194,17 +194,7 @@ def test_invalid_flagkit_under_a_real_wsgi_server_serves_defaults(
 def test_first_request_waits_for_a_slow_server(settings: Any, client: Client) -> None:
     """START_WAIT: a worker's first request waits for the first load (the server answers
     after 0.5 s), so ``@flag_required`` already lets it through."""
-    flag = {
-        "key": "new-checkout",
-        "value": True,
-        "enabled": True,
-        "version": 1,
-        "flagType": "boolean",
-        "lastModified": "2025-03-01T12:00:00Z",
-    }
-    body = {"flags": [flag], "environment": "test", "serverTime": "2025-03-01T12:00:00Z"}
-    with FaultServer() as server:
-        server.set_default("GET", "/sdk/init", Reply.json(body, delay=0.5))
+    with slow_server() as server:
         settings.FLAGKIT = {
             "API_KEY": "sdk_slow_server_key",
             "BASE_URL": server.base_url,
@@ -217,11 +207,9 @@ def test_first_request_waits_for_a_slow_server(settings: Any, client: Client) ->
 def test_first_request_waits_once_for_a_dead_server(settings: Any, client: Client) -> None:
     """With the server down only the first request waits (up to START_WAIT); the next
     ones serve defaults at once."""
-    with FlagKitServer() as gone:
-        base_url = gone.base_url
     settings.FLAGKIT = {
         "API_KEY": "sdk_dead_server_key",
-        "BASE_URL": base_url,
+        "BASE_URL": dead_base_url(),
         "STREAMING": {"ENABLED": False},
         "START_WAIT": 0.5,
     }

@@ -8,19 +8,9 @@ import pytest
 from flask import Flask
 
 from flagkit.errors import ConfigurationError
-from flagkit.testing import FlagKitServer
 from flagkit_flask.extension import FlagKitState
 from tests.flask.factory import create_app, server_config
-from tests.support.fault_server import FaultServer, Reply
-
-NEW_CHECKOUT = {
-    "key": "new-checkout",
-    "value": True,
-    "enabled": True,
-    "version": 1,
-    "flagType": "boolean",
-    "lastModified": "2025-03-01T12:00:00Z",
-}
+from tests.web.servers import dead_base_url, slow_server
 
 
 def _close(app: Flask) -> None:
@@ -32,9 +22,7 @@ def _close(app: Flask) -> None:
 def test_first_request_waits_for_a_slow_server() -> None:
     """The server answers the first load after 0.5 s: the app's first request waits for
     it, so ``@flag_required`` lets it through instead of a 404 flicker."""
-    body = {"flags": [NEW_CHECKOUT], "environment": "test", "serverTime": "2025-03-01T12:00:00Z"}
-    with FaultServer() as server:
-        server.set_default("GET", "/sdk/init", Reply.json(body, delay=0.5))
+    with slow_server() as server:
         app = create_app(server_config(server.base_url, "sdk_slow_server_key"))
         try:
             assert app.config["FLAGKIT_START_WAIT"] == 2.0  # the default
@@ -45,9 +33,7 @@ def test_first_request_waits_for_a_slow_server() -> None:
 
 def test_zero_keeps_the_old_behaviour() -> None:
     """``FLAGKIT_START_WAIT = 0``: the first request does not wait and serves defaults."""
-    body = {"flags": [NEW_CHECKOUT], "environment": "test", "serverTime": "2025-03-01T12:00:00Z"}
-    with FaultServer() as server:
-        server.set_default("GET", "/sdk/init", Reply.json(body, delay=0.5))
+    with slow_server() as server:
         config = server_config(server.base_url, "sdk_slow_server_key", FLAGKIT_START_WAIT=0)
         app = create_app(config)
         try:
@@ -59,9 +45,7 @@ def test_zero_keeps_the_old_behaviour() -> None:
 def test_a_dead_server_delays_only_the_first_request() -> None:
     """With the server down only the first request waits (up to the bound); later ones
     serve defaults at once."""
-    with FlagKitServer() as gone:
-        base_url = gone.base_url
-    app = create_app(server_config(base_url, "sdk_dead_server_key", FLAGKIT_START_WAIT=0.5))
+    app = create_app(server_config(dead_base_url(), "sdk_dead_server_key", FLAGKIT_START_WAIT=0.5))
     try:
         client = app.test_client()
         started = time.monotonic()

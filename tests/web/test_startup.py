@@ -9,44 +9,30 @@ from flagkit.client import FlagKitClient
 from flagkit.testing import FlagKitServer
 from flagkit.web.startup import StartWait
 from tests.support.clients import FAST_RETRY, NO_STREAM
-from tests.support.fault_server import FaultServer, Reply
+from tests.web.servers import dead_base_url, slow_server
 
 FLAGS = [{"key": "new-checkout", "value": True}]
 QUIET = {"streaming": NO_STREAM, "polling_interval": 60.0, "timeout": 5.0, "retry": FAST_RETRY}
 
 
-def _dead_base_url() -> str:
-    """The URL of a server that was started and stopped: connections are refused."""
-    with FlagKitServer() as server:
-        return server.base_url
-
-
 def test_a_slow_server_is_waited_for_so_the_first_request_sees_real_flags() -> None:
     """The first load takes a while (the server answers after 0.4 s): the wait ends when
     the flags arrive, so the first lookup already serves the server's value."""
-    with FaultServer() as server:
-        flag = {
-            "key": "new-checkout",
-            "value": True,
-            "enabled": True,
-            "version": 1,
-            "flagType": "boolean",
-            "lastModified": "2025-03-01T12:00:00Z",
-        }
-        body = {"flags": [flag], "environment": "test", "serverTime": "2025-03-01T12:00:00Z"}
-        server.set_default("GET", "/sdk/init", Reply.json(body, delay=0.4))
-        with FlagKitClient(api_key="sdk_test_key_123456", base_url=server.base_url, **QUIET) as c:
-            c.start()
-            wait = StartWait(5.0)
-            wait.wait(c)
-            assert wait.done and c.is_ready()
-            assert c.get_boolean_value("new-checkout", False) is True
+    with (
+        slow_server(0.4) as server,
+        FlagKitClient(api_key="sdk_test_key_123456", base_url=server.base_url, **QUIET) as c,
+    ):
+        c.start()
+        wait = StartWait(5.0)
+        wait.wait(c)
+        assert wait.done and c.is_ready()
+        assert c.get_boolean_value("new-checkout", False) is True
 
 
 def test_a_dead_server_makes_only_the_first_requests_wait_once() -> None:
     """With the server down the first request waits up to the bound (not beyond), and
     every later request goes straight through."""
-    with FlagKitClient(api_key="sdk_test_key_123456", base_url=_dead_base_url(), **QUIET) as c:
+    with FlagKitClient(api_key="sdk_test_key_123456", base_url=dead_base_url(), **QUIET) as c:
         c.start()
         wait = StartWait(0.5)
         started = time.monotonic()
@@ -68,7 +54,7 @@ def test_a_persisted_cache_serves_at_once(tmp_path: Path) -> None:
         with FlagKitClient(api_key=server.api_key, base_url=server.base_url, **options) as c:
             assert c.wait_for_ready(5)
         key = server.api_key
-    with FlagKitClient(api_key=key, base_url=_dead_base_url(), **options) as c:
+    with FlagKitClient(api_key=key, base_url=dead_base_url(), **options) as c:
         c.start()
         wait = StartWait(5.0)
         started = time.monotonic()
