@@ -126,8 +126,10 @@ def parse_flag_key(key: object) -> tuple[str, bool] | None:
     a bare ``!``, or ``!!...`` (a string one is logged once per process at WARNING). An
     invalid key is off, whatever it is negated to.
     """
-    if key.__class__ is not str and not isinstance(key, str):
-        return None
+    if key.__class__ is not str:
+        if not isinstance(key, str):
+            return None
+        key = str.__str__(key)  # a plain str: a subclass may override hashing or slicing
     if key[:1] == "!":
         name = key[1:]
         if name and name[0] != "!":
@@ -280,8 +282,10 @@ class RequestFlags:
         A missing flag, a non-boolean flag, a fault, and an invalid key (see
         :func:`parse_flag_key`: ``"!"``, ``"!!x"``, a non-string) count as off.
         """
-        if key.__class__ is not str and not isinstance(key, str):
-            return False
+        if key.__class__ is not str:
+            if not isinstance(key, str):
+                return False
+            key = str.__str__(key)  # a plain str: a subclass may override hashing
         negate = key[:1] == "!"
         if negate:
             key = key[1:]
@@ -310,6 +314,8 @@ class RequestFlags:
 
     def evaluate(self, key: str) -> EvaluationResult[Any]:
         """The full :class:`~flagkit.EvaluationResult` of ``key`` (memoised). Never raises."""
+        if key.__class__ is not str and isinstance(key, str):
+            key = str.__str__(key)  # a plain str: a subclass may override hashing
         result = self._results.get(key)
         if result is None:
             with self._scoped():
@@ -328,7 +334,11 @@ class RequestFlags:
         ``default`` is not None and the flag's value is of another kind (bool, number, str,
         dict, list), and for a non-string or empty key.
         """
-        if (key.__class__ is not str and not isinstance(key, str)) or not key:
+        if key.__class__ is not str:
+            if not isinstance(key, str):
+                return default
+            key = str.__str__(key)  # a plain str: a subclass may override hashing
+        if not key:
             return default
         return value_or_default(self.evaluate(key), default)
 

@@ -335,3 +335,21 @@ def test_the_shared_web_modules_import_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(out.stdout) == {"server": False, "threads": ["MainThread"], "frameworks": []}
+
+
+def test_a_str_subclass_with_a_raising_hash_is_looked_up_as_its_text(
+    client: FlagKitClient,
+) -> None:
+    """Lookups never raise: a ``str`` subclass whose ``__hash__`` raises is looked up as
+    the plain string it holds."""
+
+    class Hostile(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("no hashing")
+
+    flags = RequestFlags(client, Factory())
+    assert flags.is_enabled(Hostile("dark-mode")) is True
+    assert flags.is_enabled(Hostile("!dark-mode")) is False
+    assert flags.value(Hostile("banner"), "x") == "Spring sale"
+    assert flags.evaluate(Hostile("max-items")).value == 10
+    assert parse_flag_key(Hostile("!!x")) is None
