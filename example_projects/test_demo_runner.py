@@ -170,8 +170,9 @@ class RunningDemo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     """`make demo` itself (the README command) on ports the runner chooses, serving a copy
-    of flags.json (a test may edit it). Its teardown is a test too: a Ctrl-C to the process
-    group — what a terminal sends — stops every child and frees every port."""
+    of flags.json (a test may edit it), started with SIGINT ignored as a background script
+    would. Its teardown is a test too: a Ctrl-C to the process group — what a terminal
+    sends — stops every child and frees every port."""
     tmp = tmp_path_factory.mktemp("demo")
     flags_file = tmp / "flags.json"
     shutil.copy(FLAGS_FILE, flags_file)
@@ -194,6 +195,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # As from a script or CI runner that ignores SIGINT: make and the runner inherit
+        # SIG_IGN, and the Ctrl-C at teardown must still stop everything.
+        preexec_fn=_ignore_sigint,
     )
     assert process.stdout is not None
     output = Output(process.stdout)
@@ -205,7 +209,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
         pids = {name: pid for name, (pid, _port) in children.items()}
         yield RunningDemo(process, output, *ports, flags_file, pids, tmp)
         os.killpg(process.pid, signal.SIGINT)
-        process.wait(30)
+        assert process.wait(30) == 0
         output.join(5)
         assert "[demo] stopped (Ctrl-C)" in output.text()
         assert not [name for name, pid in pids.items() if pid_alive(pid)]
