@@ -13,8 +13,10 @@ so a request that only reads flags without targeting never builds it. The Django
 middleware (``request.flags``) and the Flask extension (``g._flagkit``) subclass it to add
 how their framework reads the user and sets the anonymous-key cookie.
 
-The module-level functions are the same rules for lookups made outside a request.
-Framework-neutral: imports neither Django nor Flask.
+The module-level functions are the same rules for lookups made outside a request, and
+:func:`parse_flag_key` is the one rule for a key written in a template, a decorator or a
+mixin: ``"key"`` or ``"!key"`` (negated), one ``!`` at most. Framework-neutral: imports
+neither Django nor Flask.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,12 +37,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RequestFlags",
+    "check_flag_key",
     "client_is_enabled",
     "client_value",
     "is_fallback",
+    "needs_context",
+    "parse_flag_key",
     "same_kind",
     "value_or_default",
 ]
+
+logger = logging.getLogger("flagkit.web")
 
 _FALLBACK_REASONS = frozenset(
     {
@@ -82,17 +91,80 @@ def value_or_default(result: EvaluationResult[Any], default: Any) -> Any:
     return result.value
 
 
+_warned_keys: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _key_problem(key: str) -> str | None:
+    if key == "":
+        return "an empty flag key"
+    if key == "!":
+        return "a bare '!' with no flag key"
+    if key[:2] == "!!":
+        return "'!!' is not allowed (one '!' negates)"
+    return None
+
+
+def _invalid_key(key: str) -> None:
+    """Warn once per process about an invalid key (a template typo must not flood logs)."""
+    with _warned_lock:
+        if key in _warned_keys or len(_warned_keys) >= 1000:
+            return
+        _warned_keys.add(key)
+    logger.warning("flag key %r is invalid: %s; it counts as off", key, _key_problem(key))
+
+
+def parse_flag_key(key: object) -> tuple[str, bool] | None:
+    """``(flag key, negated)`` of a key written in a template, decorator or mixin.
+
+    >>> parse_flag_key("beta"), parse_flag_key("!beta")
+    (('beta', False), ('beta', True))
+    >>> parse_flag_key("!!beta") is None and parse_flag_key("!") is None
+    True
+
+    ``"!key"`` negates; one ``!`` at most. None for an invalid key: not a string, empty,
+    a bare ``!``, or ``!!...`` (a string one is logged once per process at WARNING). An
+    invalid key is off, whatever it is negated to.
+    """
+    if key.__class__ is not str:
+        if not isinstance(key, str):
+            return None
+        key = str.__str__(key)  # a plain str: a subclass may override hashing or slicing
+    if key[:1] == "!":
+        name = key[1:]
+        if name and name[0] != "!":
+            return name, True
+    elif key:
+        return key, False
+    _invalid_key(key)
+    return None
+
+
+def check_flag_key(key: object, what: str) -> str:
+    """``key`` if :func:`parse_flag_key` accepts it, else ``ValueError`` naming ``what``
+    (a decorator or guard checks its key once, when it is applied)."""
+    if not isinstance(key, str) or _key_problem(key) is not None:
+        reason = _key_problem(key) if isinstance(key, str) else "not a string"
+        raise ValueError(
+            f"{what} needs a flag key such as 'new-checkout' or '!new-checkout' "
+            f"(one '!' negates), got {key!r}: {reason}"
+        )
+    return key
+
+
 def client_is_enabled(get_client: Callable[[], FlagKitClient], key: object) -> bool:
     """Whether flag ``key`` is on for whatever context is in scope: a lookup made outside
     a request (a template rendered by a job, a CLI command).
 
-    ``"!key"`` negates. A non-string or empty key is off without asking for a client
-    (``get_client`` is called only for a usable key). Never raises for lookups.
+    ``"!key"`` negates (see :func:`parse_flag_key`). An invalid key is off without asking
+    for a client (``get_client`` is called only for a usable key). Never raises for
+    lookups.
     """
-    if not isinstance(key, str) or not key.lstrip("!"):
+    parsed = parse_flag_key(key)
+    if parsed is None:
         return False
-    negate = key[:1] == "!"
-    return (get_client().evaluate(key.lstrip("!")).value is True) is not negate
+    name, negate = parsed
+    return (get_client().evaluate(name).value is True) is not negate
 
 
 def client_value(get_client: Callable[[], FlagKitClient], key: object, default: Any = None) -> Any:
@@ -101,6 +173,28 @@ def client_value(get_client: Callable[[], FlagKitClient], key: object, default: 
     if not isinstance(key, str) or not key:
         return default
     return value_or_default(get_client().evaluate(key), default)
+
+
+# [(snapshot, whether it has a flag with targeting)] of the last snapshot asked about
+# (one tuple, replaced whole, so threads never read a torn pair).
+_targeting_seen: list[tuple[object, bool]] = [(None, True)]
+
+
+def needs_context(client: FlagKitClient) -> bool:
+    """Whether evaluating ``client``'s flags may need a user's context: True while it holds
+    no flags (they may arrive any moment) or when one of them has targeting rules. An
+    async adapter loads the user before the view only then. Cached per flag snapshot."""
+    try:
+        snapshot = client.snapshot
+        seen, answer = _targeting_seen[0]
+        if seen is snapshot:
+            return answer
+        models = snapshot.models
+        answer = not models or any(not model.is_simple for model in models.values())
+        _targeting_seen[0] = (snapshot, answer)
+        return answer
+    except Exception:  # when in doubt, load the user
+        return True
 
 
 class RequestFlags:
@@ -134,11 +228,11 @@ class RequestFlags:
 
     def __init__(
         self,
-        client: FlagKitClient,
+        client: FlagKitClient | None,
         context_factory: Callable[[], EvaluationContext | None] | None = None,
     ) -> None:
-        # Adapters set these slots in their own __init__ instead of calling this one (it
-        # runs on every request); their tests check that every slot is set.
+        # ``client`` None: an adapter whose client is created on first use (it overrides
+        # :attr:`client`).
         self._client: FlagKitClient | None = client
         self._context_factory = context_factory
         self._context: EvaluationContext | None = None
@@ -185,13 +279,22 @@ class RequestFlags:
     def is_enabled(self, key: str) -> bool:
         """Whether boolean flag ``key`` is on for this request's user; ``"!key"`` negates.
 
-        A missing flag, a non-boolean flag, a non-string key or a fault counts as off.
+        A missing flag, a non-boolean flag, a fault, and an invalid key (see
+        :func:`parse_flag_key`: ``"!"``, ``"!!x"``, a non-string) count as off.
         """
-        if key.__class__ is not str and not isinstance(key, str):
-            return False
+        if key.__class__ is not str:
+            if not isinstance(key, str):
+                return False
+            key = str.__str__(key)  # a plain str: a subclass may override hashing
         negate = key[:1] == "!"
         if negate:
             key = key[1:]
+            if key[:1] == "!" or not key:
+                parse_flag_key("!" + key)  # warns once
+                return False
+        elif not key:
+            parse_flag_key(key)
+            return False
         value = self._bools.get(key)
         if value is None:
             result = self._results.get(key)
@@ -211,6 +314,8 @@ class RequestFlags:
 
     def evaluate(self, key: str) -> EvaluationResult[Any]:
         """The full :class:`~flagkit.EvaluationResult` of ``key`` (memoised). Never raises."""
+        if key.__class__ is not str and isinstance(key, str):
+            key = str.__str__(key)  # a plain str: a subclass may override hashing
         result = self._results.get(key)
         if result is None:
             with self._scoped():
@@ -229,7 +334,11 @@ class RequestFlags:
         ``default`` is not None and the flag's value is of another kind (bool, number, str,
         dict, list), and for a non-string or empty key.
         """
-        if (key.__class__ is not str and not isinstance(key, str)) or not key:
+        if key.__class__ is not str:
+            if not isinstance(key, str):
+                return default
+            key = str.__str__(key)  # a plain str: a subclass may override hashing
+        if not key:
             return default
         return value_or_default(self.evaluate(key), default)
 

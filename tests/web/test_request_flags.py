@@ -1,8 +1,9 @@
-"""flagkit.core.request_flags: per-request memoised lookups shared by the web adapters."""
+"""flagkit.web.request_flags: per-request memoised lookups shared by the web adapters."""
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -13,15 +14,18 @@ import pytest
 
 from flagkit import EvaluationContext, EvaluationReason, StreamingOptions
 from flagkit.client import FlagKitClient
-from flagkit.core.request_flags import (
+from flagkit.testing import FlagKitServer
+from flagkit.web.request_flags import (
     RequestFlags,
+    check_flag_key,
     client_is_enabled,
     client_value,
     is_fallback,
+    needs_context,
+    parse_flag_key,
     same_kind,
     value_or_default,
 )
-from flagkit.testing import FlagKitServer
 
 FOR_ALICE = {  # on for user "alice" only (a target list), off for everyone else
     "flagType": "boolean",
@@ -79,6 +83,60 @@ def test_is_enabled_evaluates_for_the_request_context_and_negates(client: FlagKi
     assert alice.is_enabled("!for-alice") is False
     assert bob.is_enabled("for-alice") is False
     assert bob.is_enabled("!for-alice") is True
+
+
+INVALID_KEYS = ["!", "!!", "!!dark-mode", "!!nonexistent", "!!!dark-mode", ""]
+
+
+@pytest.mark.parametrize("key", INVALID_KEYS)
+def test_an_invalid_key_is_off_everywhere_and_warned_once(
+    client: FlagKitClient, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One ``!`` at most: a bare ``!``, ``!!x`` and an empty key are off in a request and
+    outside one (never negated into on), and logged once per process at WARNING."""
+    from flagkit.web import request_flags
+
+    request_flags._warned_keys.discard(key)
+    with caplog.at_level(logging.WARNING, logger="flagkit.web"):
+        assert RequestFlags(client, Factory()).is_enabled(key) is False
+        assert RequestFlags(client, Factory()).is_enabled(key) is False
+        assert client_is_enabled(lambda: client, key) is False
+    assert parse_flag_key(key) is None
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and repr(key) in warnings[0].getMessage()
+    with pytest.raises(ValueError, match="one '!' negates"):
+        check_flag_key(key, "flag_required")
+
+
+def test_one_negation_is_the_opposite_of_the_key(client: FlagKitClient) -> None:
+    """``!key`` is exactly ``not key`` for on, off and missing flags, in and outside a
+    request; ``parse_flag_key`` splits it."""
+    flags = RequestFlags(client, Factory("bob"))
+    for key in ("dark-mode", "for-alice", "nonexistent"):
+        on = flags.is_enabled(key)
+        assert flags.is_enabled("!" + key) is (not on)
+        assert client_is_enabled(lambda: client, "!" + key) is (not on)
+    assert parse_flag_key("!beta") == ("beta", True)
+    assert parse_flag_key("beta") == ("beta", False)
+    assert parse_flag_key(42) is None
+    assert check_flag_key("!beta", "flag_required") == "!beta"
+
+
+def test_needs_context_only_when_a_flag_has_targeting(server: FlagKitServer) -> None:
+    """An async adapter loads the user only when a flag has targeting (or no flags are
+    loaded yet)."""
+    offline = FlagKitClient(api_key=server.api_key, offline=True)
+    assert needs_context(offline) is True  # no flags: they may arrive any moment
+    offline.close()
+    with (
+        FlagKitServer(flags=FLAGS[:3]) as plain,
+        FlagKitClient(api_key=plain.api_key, base_url=plain.base_url, **QUIET) as simple,
+    ):
+        simple.initialize()
+        assert needs_context(simple) is False
+    with FlagKitClient(api_key=server.api_key, base_url=server.base_url, **QUIET) as targeted:
+        targeted.initialize()
+        assert needs_context(targeted) is True
 
 
 def test_context_is_built_once_and_only_when_needed(client: FlagKitClient) -> None:
@@ -267,8 +325,9 @@ def test_the_shared_web_modules_import_no_framework() -> None:
         "import flagkit.testing.overrides\n"
         "cheap = {'server': 'flagkit.server' in sys.modules,\n"
         "         'threads': [t.name for t in threading.enumerate()]}\n"
-        "import flagkit.core.request_flags, flagkit.core.web_context\n"
-        "import flagkit.core.adapter_options, flagkit.server.cli_runner\n"
+        "import flagkit.web.request_flags, flagkit.web.context, flagkit.web.explain\n"
+        "import flagkit.web.options, flagkit.web.startup, flagkit.web.overrides\n"
+        "import flagkit.server.cli_runner\n"
         "print(json.dumps({**cheap, 'frameworks': sorted(m for m in sys.modules\n"
         "      if m.split('.')[0] in ('django', 'flask', 'werkzeug', 'jinja2'))}))\n"
     )
@@ -276,3 +335,21 @@ def test_the_shared_web_modules_import_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(out.stdout) == {"server": False, "threads": ["MainThread"], "frameworks": []}
+
+
+def test_a_str_subclass_with_a_raising_hash_is_looked_up_as_its_text(
+    client: FlagKitClient,
+) -> None:
+    """Lookups never raise: a ``str`` subclass whose ``__hash__`` raises is looked up as
+    the plain string it holds."""
+
+    class Hostile(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("no hashing")
+
+    flags = RequestFlags(client, Factory())
+    assert flags.is_enabled(Hostile("dark-mode")) is True
+    assert flags.is_enabled(Hostile("!dark-mode")) is False
+    assert flags.value(Hostile("banner"), "x") == "Spring sale"
+    assert flags.evaluate(Hostile("max-items")).value == 10
+    assert parse_flag_key(Hostile("!!x")) is None

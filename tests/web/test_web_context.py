@@ -1,9 +1,9 @@
-"""flagkit.core.web_context: the request-context rules shared by the web adapters."""
+"""flagkit.web.context: the request-context rules shared by the web adapters."""
 
 from __future__ import annotations
 
 from flagkit import EvaluationContext
-from flagkit.core.web_context import (
+from flagkit.web.context import (
     ANONYMOUS_KEY_LENGTH,
     PRIVATE_ATTRIBUTES,
     AnonymousKey,

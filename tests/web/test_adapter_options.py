@@ -1,4 +1,4 @@
-"""flagkit.core.adapter_options: the settings rules shared by the web adapters."""
+"""flagkit.web.options: the settings rules shared by the web adapters."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from flagkit.core import adapter_options
-from flagkit.core.adapter_options import WebAdapterSettings, build_options, settings_defaults
 from flagkit.errors import ConfigurationError, SecurityError
+from flagkit.web import options as adapter_options
+from flagkit.web.options import WebAdapterSettings, build_options, settings_defaults
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -27,6 +27,7 @@ def test_settings_defaults_follow_the_settings_class() -> None:
         "IP_HEADER": "X-Forwarded-For",
         "ANONYMOUS_COOKIE_NAME": "flagkit_anon",
         "ANONYMOUS_COOKIE_MAX_AGE": 365 * 24 * 60 * 60,
+        "START_WAIT": 2.0,
         "START_ON_REQUEST": True,
     }
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -43,6 +44,7 @@ __all__ = [
     "setting_of_error",
     "settings_defaults",
     "split_options",
+    "start_wait_seconds",
 ]
 
 #: Used as ``api_key`` when ``OFFLINE`` is true and no ``API_KEY`` is given: offline mode
@@ -72,6 +74,13 @@ class WebAdapterSettings:
     #: Signed cookie holding an anonymous visitor's stable key (sticky percentage rollouts).
     anonymous_cookie_name: str = "flagkit_anon"
     anonymous_cookie_max_age: int = 365 * 24 * 60 * 60
+    #: Seconds a worker's first request waits for the first flags (0: no wait); see
+    #: :mod:`flagkit.web.startup`.
+    start_wait: float = 2.0
+
+
+#: The largest ``START_WAIT`` accepted: a first request must not hang for minutes.
+MAX_START_WAIT: Final = 60.0
 
 
 def _field_defaults(cls: type, *, skip: Collection[str] = ()) -> dict[str, Any]:
@@ -133,6 +142,17 @@ def is_true(value: object) -> bool:
     """Whether a setting's value means true: ``True`` or env-style text (``"true"``,
     ``"1"``, ``"yes"``, ``"on"``, any case)."""
     return value is True or str(value).strip().lower() in _TRUE
+
+
+def start_wait_seconds(value: object) -> float | None:
+    """``START_WAIT`` as seconds, or None when it is not a number from 0 to
+    :data:`MAX_START_WAIT` (the adapter then raises naming its setting)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    seconds = float(value)
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_START_WAIT:
+        return None
+    return seconds
 
 
 def build_options(core: Mapping[str, Any], *, source: str) -> FlagKitOptions:
