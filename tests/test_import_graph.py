@@ -350,3 +350,22 @@ def test_the_core_imports_no_framework_and_no_optional_extra() -> None:
                 if (target == leaf or target.startswith(leaf + ".")) and not inside:
                     problems.append(f"{where}:{line}: imports {target} (an optional extra)")
     assert not problems, "\n".join(problems)
+
+
+def test_production_code_never_imports_the_test_helpers() -> None:
+    """The adapters' runtime modules import neither their own ``testing`` module nor
+    ``flagkit.testing.overrides``: the test helpers (``testing``, ``testutils``,
+    ``pytest_plugin``) register with the adapter instead."""
+    problems = []
+    for name, targets in import_graph(type_only=True).items():
+        if not name.startswith(("flagkit_django", "flagkit_flask")):
+            continue
+        if name.rsplit(".", 1)[-1] in ("testing", "testutils", "pytest_plugin"):
+            continue
+        bad = sorted(t for t in targets if t.endswith(".testing") or ".testing." in t)
+        if bad:
+            problems.append(f"{name} imports {bad}")
+        text = _modules()[name].path.read_text(encoding="utf-8")
+        if "sys.modules" in text:
+            problems.append(f"{name} looks modules up in sys.modules")
+    assert not problems, "\n".join(problems)
