@@ -78,7 +78,7 @@ class Listeners(Generic[F]):
         with self._lock:
             self._items = ()
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """Replace the lock (a forked child may have inherited it held)."""
         self._lock = threading.Lock()
 
@@ -93,7 +93,7 @@ class Dispatcher:
     >>> d.close()
 
     The thread starts lazily on the first :meth:`submit` (never at construction) and is
-    restarted in a forked child by :meth:`reset_after_fork`. Thread-safe.
+    restarted in a forked child by :meth:`after_fork`. Thread-safe.
     """
 
     def __init__(self, logger: logging.Logger, *, name: str = "flagkit-dispatch") -> None:
@@ -158,7 +158,7 @@ class Dispatcher:
         if thread is not threading.current_thread():
             thread.join(timeout)
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: forget the parent's thread, queue and locks.
 
         Jobs queued in the parent but not yet run are dropped (they belong to the parent).

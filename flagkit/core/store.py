@@ -13,16 +13,15 @@ reference and never lock. A snapshot holds:
 - ``bootstrap``: the accepted bootstrap values (served with reason ``BOOTSTRAP`` when the
   server has no such flag);
 - freshness — ``expires_at`` on the ``time.monotonic()`` clock. It belongs to the snapshot,
-  not to each entry (ARCHITECTURE §1): a successful poll with no changes renews it, so flags
-  only go stale when the updates really stop (the published package let them expire);
+  not to each entry (docs/architecture.md): a successful poll with no changes renews it, so
+  flags only go stale when the updates really stop;
 - fast tables for typed getters: ``bools``, ``strings``, ``numbers``, ``jsons`` map a key to
   its value for every flag without targeting whose value has its declared type (bootstrap
   values included when the server has no such key), and a flag with targeting to
   :data:`NEEDS_EVALUATION` in the table of its declared type. A typed getter on a simple
   flag is one dict lookup; anything else takes the evaluator or the full path.
 
-There is no capacity limit: every flag the server sends is held (the published package
-silently evicted beyond 1,000).
+There is no capacity limit: every flag the server sends is held.
 
 Persistence (optional): :class:`FlagStore` can save its flags and segments through a
 :class:`~flagkit.storage.FlagCacheStore` and load them back at start, with the time they were
@@ -41,9 +40,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 from flagkit.core.targeting import FlagModel, SegmentModel, compile_flag, compile_segment
+from flagkit.core.updates.wire import parse_flags, parse_segments
 from flagkit.errors import FlagKitError
 from flagkit.types.flag import FlagState, FlagType
-from flagkit.utils.validators import is_valid_flag_key
 
 if TYPE_CHECKING:
     from flagkit.storage import FlagCacheStore
@@ -54,8 +53,6 @@ __all__ = [
     "FlagEntry",
     "FlagSnapshot",
     "FlagStore",
-    "parse_flags",
-    "parse_segments",
 ]
 
 PERSIST_FORMAT_VERSION: Final = 1
@@ -131,7 +128,7 @@ class FlagEntry:
         )
 
     def to_wire(self, key: str) -> dict[str, Any]:
-        """The wire object (PROTOCOL §4.1 fields plus any extra fields)."""
+        """The wire object (docs/protocol.md §4.1 fields plus any extra fields)."""
         model = self.model
         if model is not None:
             return model.state.to_dict()
@@ -323,49 +320,6 @@ def _place(tables: _Tables, key: str, slot: tuple[str, Any] | None) -> None:
         table[key] = slot[1]
 
 
-def parse_flags(
-    raw_flags: object, *, stream: bool, logger: logging.Logger
-) -> tuple[list[FlagState], set[str]]:
-    """Parse a wire ``flags`` array; returns the good flags and the keys of bad ones.
-
-    A malformed entry is skipped with a warning (its key, when readable, is reported so a
-    full replacement keeps the previous version of that flag). Raises ``TypeError`` when
-    ``raw_flags`` is not a list.
-    """
-    if not isinstance(raw_flags, list):
-        raise TypeError(f"'flags' must be a JSON array, got {type(raw_flags).__name__}")
-    good: list[FlagState] = []
-    bad: set[str] = set()
-    for index, item in enumerate(raw_flags):
-        try:
-            state = FlagState.from_dict(item, stream=stream)
-        except (KeyError, TypeError, ValueError) as exc:
-            key = item.get("key") if isinstance(item, dict) else None
-            if isinstance(key, str):
-                bad.add(key)
-            logger.warning("ignoring malformed flag #%d from the server: %s", index, exc)
-            continue
-        if not is_valid_flag_key(state.key):
-            logger.warning("ignoring flag with an invalid key %r", state.key[:64])
-            continue
-        good.append(state)
-    return good, bad
-
-
-def parse_segments(raw: object, *, logger: logging.Logger) -> list[dict[str, Any]]:
-    """The segment objects of a wire ``segments`` array (entries without a str ``key`` are
-    skipped with a warning). Raises ``TypeError`` when ``raw`` is not a list."""
-    if not isinstance(raw, list):
-        raise TypeError(f"'segments' must be a JSON array, got {type(raw).__name__}")
-    out: list[dict[str, Any]] = []
-    for index, item in enumerate(raw):
-        if isinstance(item, dict) and isinstance(item.get("key"), str) and item["key"]:
-            out.append(item)
-        else:
-            logger.warning("ignoring malformed segment #%d from the server", index)
-    return out
-
-
 class FlagStore:
     """Owns the current :class:`FlagSnapshot` and builds the next one.
 
@@ -412,7 +366,7 @@ class FlagStore:
         """Where flags are persisted (``None`` when persistence is off)."""
         return self._persistence
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """Replace the lock in a forked child."""
         self._lock = threading.Lock()
 
@@ -436,7 +390,7 @@ class FlagStore:
         - ``full`` replaces every server flag (``/sdk/init``, SSE ``flags_reset``); keys in
           ``keep`` (malformed in that payload) keep their previous version.
         - ``upserts`` add or update flags; with ``check_versions`` a flag whose ``version``
-          is not newer than the one held is ignored (PROTOCOL §20.2) — except stream events
+          is not newer than the one held is ignored (docs/protocol.md §20.2) — except stream events
           without a version field, whose version is taken as given.
         - ``deletions`` remove flags; segments are handled likewise.
         - ``renew`` marks the server data as confirmed now (fresh for ``ttl`` seconds).

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.cache import NEEDS_EVALUATION, FlagStore, parse_flags, parse_segments
+from flagkit.core.store import NEEDS_EVALUATION, FlagStore
+from flagkit.core.updates.wire import parse_flags, parse_segments
 from flagkit.errors import StorageError
 from flagkit.storage import FlagCacheStore, MemoryStorage, create_flag_cache_store
 from flagkit.types.flag import FlagState, FlagType

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.streaming import StreamingManager, reconnect_delay
+from flagkit.core.updates.streaming import StreamingManager, reconnect_delay
 from flagkit.http import HttpClient, HttpConfig
 from flagkit.http.sse import SseEvent, SseParser, parse_sse_lines
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions, StreamingOptions

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from flagkit.core.polling_manager import PollingManager
+from flagkit.core.updates.polling import PollingManager
 from tests.support import poll_until
 
 LOG = logging.getLogger("flagkit.tests")
