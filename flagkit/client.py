@@ -29,17 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import os
 import random
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, overload
 
 from flagkit._version import __version__
 from flagkit.core import fork
@@ -49,43 +45,36 @@ from flagkit.core.evaluation import (
     LazyContext,
     Outcome,
     coerce_context,
+    evaluate_all,
     evaluate_safely,
     result_of,
     warn_once,
 )
 from flagkit.core.event_queue import EventQueue
-from flagkit.core.store import NEEDS_EVALUATION, FlagSnapshot, FlagStore
+from flagkit.core.store import NEEDS_EVALUATION, FlagSnapshot, build_store
 from flagkit.core.updates.source import ClientState, DataSource
-from flagkit.errors import FlagKitError, StorageError, configure_error_sanitization
-from flagkit.storage import FlagCacheStore, create_flag_cache_store
+from flagkit.errors import FlagKitError, configure_error_sanitization
 from flagkit.types.config import FlagKitOptions
 from flagkit.types.context import EvaluationContext
 from flagkit.types.events import EventQueueConfig, EventStats, FlushResult
 from flagkit.types.flag import EvaluationReason, EvaluationResult, FlagState, FlagType
 from flagkit.utils.logger import build_logger
-from flagkit.utils.security import PiiChecker, apply_bootstrap_verification, find_pii
+from flagkit.utils.security import PiiChecker, find_pii
 from flagkit.utils.signing import key_id
-from flagkit.utils.validators import flag_key_problem, is_valid_flag_key
 
 if TYPE_CHECKING:
     from flagkit.http.http_client import HttpClient
 
 __all__ = ["ClientState", "FlagKitClient"]
 
-T = TypeVar("T")
-
 _BOOLEAN: Final = FlagType.BOOLEAN
 _STRING: Final = FlagType.STRING
 _NUMBER: Final = FlagType.NUMBER
 _JSON: Final = FlagType.JSON
-_R_CACHED: Final = EvaluationReason.CACHED
-_R_STALE: Final = EvaluationReason.STALE_CACHE
-_R_ERROR: Final = EvaluationReason.EVALUATION_ERROR
 
 
 def _find_event_pii(data: Mapping[str, Any], data_type: str) -> list[str]:
-    """PII findings for the event queue (which itself warns, or refuses in strict mode)."""
-    return find_pii(data)
+    return find_pii(data)  # the event queue itself warns, or refuses in strict mode
 
 
 class _Parts:
@@ -172,15 +161,10 @@ class FlagKitClient:
         self._persist_pending = False
         self._http: HttpClient | None = None
 
-        bootstrap = apply_bootstrap_verification(
-            options.bootstrap, options.api_key, options.bootstrap_verification, self._logger
-        )
-        self._store = FlagStore(
-            ttl=options.cache_ttl,
-            logger=self._logger,
-            bootstrap=self._clean_bootstrap(bootstrap or {}),
-            persistence=self._build_persistence(),
-        )
+        # Errors found while constructing (a rejected persisted cache) are reported to
+        # on_error and the error listeners by the first start()/initialize(): construction
+        # starts no thread, and a listener added right after construction still hears them.
+        self._store, self._deferred_errors = build_store(options, self._logger)
         self._dispatcher = Dispatcher(self._logger.getChild("dispatch"))
         self._update_listeners: Listeners[Callable[[list[FlagState]], None]] = Listeners()
         self._ready_listeners: Listeners[Callable[[], None]] = Listeners()
@@ -209,55 +193,10 @@ class FlagKitClient:
         self._source = DataSource(
             options, self._store, self._http_client, self._parts, self._logger
         )
-
-        # Errors found while constructing (a rejected persisted cache), reported to on_error
-        # and the error listeners by the first start()/initialize(): construction starts no
-        # thread, and a listener added right after construction still hears about them.
-        self._deferred_errors: list[FlagKitError] = []
-        self._load_persisted()
         fork.register(self._parts)
 
     # ------------------------------------------------------------------------------------
     # construction helpers
-
-    def _clean_bootstrap(self, flags: Mapping[str, Any]) -> dict[str, Any]:
-        clean: dict[str, Any] = {}
-        for key, value in flags.items():
-            if is_valid_flag_key(key):
-                clean[key] = value
-            else:
-                self._logger.warning("ignoring bootstrap value: %s", flag_key_problem(key))
-        return clean
-
-    def _build_persistence(self) -> FlagCacheStore | None:
-        options = self._options
-        if not (options.persist_cache or options.cache_storage_path or options.encrypt_cache):
-            return None
-        directory = options.cache_storage_path or os.path.join(
-            tempfile.gettempdir(), "flagkit", "cache"
-        )
-        # The owner tag binds the file to this API key without revealing it.
-        owner = hashlib.sha256(options.api_key.encode("utf-8")).hexdigest()[:16]
-        return create_flag_cache_store(
-            directory,
-            api_key=options.api_key,
-            storage_key=options.cache_storage_key,
-            encrypt=options.encrypt_cache,
-            owner=owner,
-        )
-
-    def _load_persisted(self) -> None:
-        if self._store.persistence is None:
-            return
-        try:
-            self._store.load_persisted()
-        except StorageError as exc:
-            self._logger.warning(
-                "persisted flag cache rejected (%s); it will be replaced on the next save", exc
-            )
-            self._deferred_errors.append(exc)
-        except Exception:
-            self._logger.exception("could not load the persisted flag cache; ignoring it")
 
     def _report_deferred_errors(self) -> None:
         """Hand the errors found at construction to ``on_error`` and the listeners (once)."""
@@ -781,47 +720,15 @@ class FlagKitClient:
         The context is merged once; evaluation jitter (if enabled) is applied once. Never
         raises.
         """
-        try:
-            if self._jitter.enabled:
-                self._sleep_jitter()
-            lazy = LazyContext(self._contexts, context)
-            snapshot = self._store._snapshot
-            entries = snapshot.entries
-            overrides = self._overrides
-            now = datetime.now()
-            plain = _R_CACHED if time.monotonic() <= snapshot.expires_at else _R_STALE
-            out: dict[str, EvaluationResult[Any]] = {}
-            for key in self.get_all_flag_keys():
-                entry = entries.get(key)
-                if entry is not None and entry.model is None and key not in overrides:
-                    # Fast path: a simple server flag, built inline exactly as the rules
-                    # (flagkit.core.evaluation) build it.
-                    out[key] = EvaluationResult(
-                        key,
-                        entry.value,
-                        entry.enabled,
-                        plain,
-                        entry.version,
-                        None,
-                        None,
-                        None,
-                        now,
-                    )
-                    continue
-                outcome = evaluate_safely(
-                    key,
-                    None,
-                    None,
-                    overrides=overrides,
-                    snapshot=snapshot,
-                    context=lazy,
-                    logger=self._logger,
-                )
-                out[key] = result_of(key, outcome, now)
-            return out
-        except Exception:
-            self._logger.exception("evaluate_all failed")
-            return {}
+        if self._jitter.enabled:
+            self._sleep_jitter()
+        return evaluate_all(
+            self.get_all_flag_keys(),
+            overrides=self._overrides,
+            snapshot=self._store._snapshot,
+            context=LazyContext(self._contexts, context),
+            logger=self._logger,
+        )
 
     def has_flag(self, key: str) -> bool:
         """Whether ``key`` is a known flag (server, stale or fresh; bootstrap; override)."""

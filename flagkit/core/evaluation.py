@@ -43,6 +43,7 @@ __all__ = [
     "LazyContext",
     "Outcome",
     "coerce_context",
+    "evaluate_all",
     "evaluate_key",
     "evaluate_safely",
     "matches",
@@ -266,6 +267,44 @@ def evaluate_safely(
             message = type(exc).__name__
         logger.warning("evaluating %s failed (%s); serving the default", safe_key(key), message)
         return Outcome(default, False, _R_ERROR, error_code="INTERNAL_ERROR", error_message=message)
+
+
+def evaluate_all(
+    keys: list[str],
+    *,
+    overrides: Mapping[str, Any],
+    snapshot: FlagSnapshot,
+    context: LazyContext,
+    logger: logging.Logger,
+) -> dict[str, EvaluationResult[Any]]:
+    """``{key: result}`` for ``keys`` with one shared context; never raises."""
+    try:
+        entries = snapshot.entries
+        now = datetime.now()
+        plain = _R_CACHED if time.monotonic() <= snapshot.expires_at else _R_STALE
+        out: dict[str, EvaluationResult[Any]] = {}
+        for key in keys:
+            entry = entries.get(key)
+            if entry is not None and entry.model is None and key not in overrides:
+                # Fast path: a simple server flag, built inline exactly as the rules build it.
+                out[key] = EvaluationResult(
+                    key, entry.value, entry.enabled, plain, entry.version, None, None, None, now
+                )
+                continue
+            outcome = evaluate_safely(
+                key,
+                None,
+                None,
+                overrides=overrides,
+                snapshot=snapshot,
+                context=context,
+                logger=logger,
+            )
+            out[key] = result_of(key, outcome, now)
+        return out
+    except Exception:
+        logger.exception("evaluate_all failed")
+        return {}
 
 
 def result_of(key: object, outcome: Outcome, now: datetime | None = None) -> EvaluationResult[Any]:

@@ -31,8 +31,11 @@ while younger than ``cache_ttl``, ``STALE_CACHE`` after.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,11 +44,14 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 from flagkit.core.targeting import FlagModel, SegmentModel, compile_flag, compile_segment
 from flagkit.core.updates.wire import parse_flags, parse_segments
-from flagkit.errors import FlagKitError
+from flagkit.errors import FlagKitError, StorageError
 from flagkit.types.flag import FlagState, FlagType
+from flagkit.utils.security import apply_bootstrap_verification
+from flagkit.utils.validators import flag_key_problem, is_valid_flag_key
 
 if TYPE_CHECKING:
     from flagkit.storage import FlagCacheStore
+    from flagkit.types.config import FlagKitOptions
 
 __all__ = [
     "NEEDS_EVALUATION",
@@ -53,6 +59,7 @@ __all__ = [
     "FlagEntry",
     "FlagSnapshot",
     "FlagStore",
+    "build_store",
 ]
 
 PERSIST_FORMAT_VERSION: Final = 1
@@ -593,3 +600,60 @@ class FlagStore:
                 self._dirty = True
             raise
         return True
+
+
+def build_store(
+    options: FlagKitOptions, logger: logging.Logger
+) -> tuple[FlagStore, list[FlagKitError]]:
+    """The store a client starts with: the verified bootstrap, then the persisted flags.
+
+    Returns the store and the errors found on the way (a rejected persisted cache), which
+    the client reports once it starts. Raises ``SecurityError`` for a bootstrap that fails
+    verification with ``on_failure="error"``.
+    """
+    bootstrap = apply_bootstrap_verification(
+        options.bootstrap, options.api_key, options.bootstrap_verification, logger
+    )
+    clean: dict[str, Any] = {}
+    for key, value in (bootstrap or {}).items():
+        if is_valid_flag_key(key):
+            clean[key] = value
+        else:
+            logger.warning("ignoring bootstrap value: %s", flag_key_problem(key))
+    store = FlagStore(
+        ttl=options.cache_ttl,
+        logger=logger,
+        bootstrap=clean,
+        persistence=_persistence_for(options),
+    )
+    errors: list[FlagKitError] = []
+    if store.persistence is not None:
+        try:
+            store.load_persisted()
+        except StorageError as exc:
+            logger.warning(
+                "persisted flag cache rejected (%s); it will be replaced on the next save", exc
+            )
+            errors.append(exc)
+        except Exception:
+            logger.exception("could not load the persisted flag cache; ignoring it")
+    return store, errors
+
+
+def _persistence_for(options: FlagKitOptions) -> FlagCacheStore | None:
+    if not (options.persist_cache or options.cache_storage_path or options.encrypt_cache):
+        return None
+    from flagkit.storage import create_flag_cache_store
+
+    directory = options.cache_storage_path or os.path.join(
+        tempfile.gettempdir(), "flagkit", "cache"
+    )
+    # The owner tag binds the file to this API key without revealing it.
+    owner = hashlib.sha256(options.api_key.encode("utf-8")).hexdigest()[:16]
+    return create_flag_cache_store(
+        directory,
+        api_key=options.api_key,
+        storage_key=options.cache_storage_key,
+        encrypt=options.encrypt_cache,
+        owner=owner,
+    )
