@@ -1,28 +1,19 @@
-"""``FlagKitClient``: the façade that wires the SDK's parts together.
+"""``FlagKitClient``: the façade that wires the SDK's parts together (docs/architecture.md).
 
->>> from flagkit import FlagKitClient, FlagKitOptions
->>> client = FlagKitClient(FlagKitOptions(api_key="sdk_...", offline=True,
-...                                       bootstrap={"dark-mode": True}))  # doctest: +SKIP
->>> client.initialize()                                                     # doctest: +SKIP
->>> client.get_boolean_value("dark-mode", default=False)                    # doctest: +SKIP
+Each part is built once from the validated options:
+
+- store (:mod:`flagkit.core.store`): the immutable snapshot lookups read without locking;
+- data source (:mod:`flagkit.core.updates`): first load, retries, streaming and polling;
+  writes the store and reports ``ready`` / ``failed`` / ``changed`` / ``error`` here;
+- evaluation rules (:mod:`flagkit.core.evaluation`), context layers
+  (:mod:`flagkit.core.context_manager`), the event queue, user callbacks on the
+  ``flagkit-dispatch`` thread (:mod:`flagkit.core.dispatcher`), and fork handling
+  (:mod:`flagkit.core.fork`).
+
+>>> client = FlagKitClient(api_key="sdk_...", offline=True, bootstrap={"dark-mode": True})
+>>> client.initialize()                                                  # doctest: +SKIP
+>>> client.get_boolean_value("dark-mode", default=False)                 # doctest: +SKIP
 True
-
-The parts (docs/architecture.md), each built once from the validated options:
-
-- **Store** (:mod:`flagkit.core.store`): an immutable snapshot swapped atomically; lookups
-  never lock. Sources at start, in order: bootstrap (verified), the persisted cache, then
-  the data source.
-- **Data source** (:mod:`flagkit.core.updates`): the first load and its retries,
-  streaming with polling as the fallback, the cursor; it writes the store and tells this
-  client ``ready`` / ``failed`` / ``changed`` / ``error``.
-- **Evaluation** (:mod:`flagkit.core.evaluation`): the rules of a lookup, written once; a
-  typed getter on a flag without targeting is one dict lookup that agrees with them.
-- **Context** (:mod:`flagkit.core.context_manager`): global → request scope → per call.
-- **Events** (:mod:`flagkit.core.event_queue`): ``track()`` enqueues; a background thread
-  batches and sends.
-- **Callbacks** (:mod:`flagkit.core.dispatcher`): ``on_ready``/``on_update``/``on_error`` and
-  listeners run on the ``flagkit-dispatch`` thread, never under a lock.
-- **Fork** (:mod:`flagkit.core.fork`): a forked child restarts its background work by itself.
 """
 
 from __future__ import annotations
@@ -40,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, overload
 from flagkit._version import __version__
 from flagkit.core import fork
 from flagkit.core.context_manager import ContextManager, ContextSource, build_context
-from flagkit.core.dispatcher import Dispatcher, Listeners
+from flagkit.core.dispatcher import Callbacks, Dispatcher
 from flagkit.core.evaluation import (
     LazyContext,
     Outcome,
@@ -78,10 +69,7 @@ def _find_event_pii(data: Mapping[str, Any], data_type: str) -> list[str]:
 
 
 class _Parts:
-    """What the data source and the fork hook call on a client (kept off its public API).
-
-    Holds the client weakly through a plain reference: the client owns this object.
-    """
+    """What the data source and the fork hook call on a client (kept off its public API)."""
 
     __slots__ = ("__weakref__", "_client")
 
@@ -95,7 +83,7 @@ class _Parts:
         self._client._key_rejected = True
 
     def source_error(self, error: FlagKitError) -> None:
-        self._client._report_error(error)
+        self._client._callbacks.report_error(error)
 
     def source_changed(self, flags: list[FlagState] | None) -> None:
         self._client._on_changed(flags)
@@ -166,9 +154,9 @@ class FlagKitClient:
         # starts no thread, and a listener added right after construction still hears them.
         self._store, self._deferred_errors = build_store(options, self._logger)
         self._dispatcher = Dispatcher(self._logger.getChild("dispatch"))
-        self._update_listeners: Listeners[Callable[[list[FlagState]], None]] = Listeners()
-        self._ready_listeners: Listeners[Callable[[], None]] = Listeners()
-        self._error_listeners: Listeners[Callable[[Exception], None]] = Listeners()
+        self._callbacks = Callbacks(
+            self._dispatcher, options.on_ready, options.on_update, options.on_error
+        )
         self._events = EventQueue(
             EventQueueConfig(
                 batch_size=options.event_batch_size,
@@ -186,7 +174,7 @@ class FlagKitClient:
             session_id=self._session_id,
             sdk_version=__version__,
             logger=self._logger.getChild("events"),
-            on_error=self._report_error,
+            on_error=self._callbacks.report_error,
             pii_check=_find_event_pii,
         )
         self._parts = _Parts(self)
@@ -203,7 +191,7 @@ class FlagKitClient:
         with self._lock:
             errors, self._deferred_errors = self._deferred_errors, []
         for error in errors:
-            self._report_error(error)
+            self._callbacks.report_error(error)
 
     def _http_client(self) -> HttpClient:
         http = self._http
@@ -400,33 +388,17 @@ class FlagKitClient:
             # Taken together with the flag, so a listener added concurrently is called
             # exactly once (here or by add_ready_listener).
             self._ready_announced = True
-            listeners = self._ready_listeners.snapshot()
+            listeners = self._callbacks.ready.snapshot()
         environment_id = self._source.environment_id
         if environment_id:
             self._events.set_environment_id(environment_id)
         self._events.start()  # idempotent; refresh() may be what loaded a NEW client
-        callback = self._options.on_ready
-        if callback is not None:
-            self._dispatcher.submit(callback)
-        for listener in listeners:
-            self._dispatcher.submit(listener)
+        self._callbacks.notify_ready(listeners)
 
     def _on_changed(self, flags: list[FlagState] | None) -> None:
         self._schedule_persist()
-        if flags is None:
-            return
-        callback = self._options.on_update
-        if callback is not None:
-            self._dispatcher.submit(callback, list(flags))
-        for listener in self._update_listeners.snapshot():
-            self._dispatcher.submit(listener, list(flags))
-
-    def _report_error(self, error: Exception) -> None:
-        callback = self._options.on_error
-        if callback is not None:
-            self._dispatcher.submit(callback, error)
-        for listener in self._error_listeners.snapshot():
-            self._dispatcher.submit(listener, error)
+        if flags is not None:
+            self._callbacks.notify_update(flags)
 
     def add_update_listener(self, fn: Callable[[list[FlagState]], None]) -> Callable[[], None]:
         """Call ``fn(changed_flags)`` after each update that changed something.
@@ -434,13 +406,13 @@ class FlagKitClient:
         The list holds the flags added or updated (empty when only deletions or segments
         changed). Runs on the ``flagkit-dispatch`` thread. Returns an unsubscribe function.
         """
-        return self._update_listeners.add(fn)
+        return self._callbacks.updates.add(fn)
 
     def add_ready_listener(self, fn: Callable[[], None]) -> Callable[[], None]:
         """Call ``fn()`` when the client becomes ready (at once, dispatched, if it already
         is). Runs on the ``flagkit-dispatch`` thread. Returns an unsubscribe function."""
         with self._lock:
-            unsubscribe = self._ready_listeners.add(fn)
+            unsubscribe = self._callbacks.ready.add(fn)
             already = self._ready_announced and self.is_ready()
         if already:
             self._dispatcher.submit(fn)
@@ -451,7 +423,7 @@ class FlagKitClient:
         event-storage errors and a rejected persisted flag cache (a ``StorageError`` found at
         construction, reported when ``start()``/``initialize()`` first runs). Runs on the
         ``flagkit-dispatch`` thread. Returns an unsubscribe function."""
-        return self._error_listeners.add(fn)
+        return self._callbacks.errors.add(fn)
 
     def wait_for_callbacks(self, timeout: float | None = 5.0) -> bool:
         """Block until every queued callback has run (for tests); returns False on timeout."""
@@ -787,10 +759,7 @@ class FlagKitClient:
         self._persist_pending = False
         self._store.after_fork()
         self._contexts.after_fork()
-        self._dispatcher.after_fork()
-        self._update_listeners.after_fork()
-        self._ready_listeners.after_fork()
-        self._error_listeners.after_fork()
+        self._callbacks.after_fork()
         self._events.after_fork_in_child()
         self._source.after_fork()
         if not self._closed and self._source.state in (ClientState.STARTING, ClientState.READY):
