@@ -10,7 +10,8 @@ Each part is built once from the validated options:
   ``flagkit-dispatch`` thread (:mod:`flagkit.core.dispatcher`), and fork handling
   (:mod:`flagkit.core.fork`).
 
->>> client = FlagKitClient(api_key="sdk_...", offline=True, bootstrap={"dark-mode": True})
+>>> client = FlagKitClient(api_key="sdk_...", offline=True,               # doctest: +SKIP
+...                        bootstrap={"dark-mode": True})
 >>> client.initialize()                                                  # doctest: +SKIP
 >>> client.get_boolean_value("dark-mode", default=False)                 # doctest: +SKIP
 True

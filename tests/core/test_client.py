@@ -139,7 +139,7 @@ def test_json_getter_returns_objects_only(client: FlagKitClient) -> None:
 
 
 def test_disabled_simple_flag_still_serves_its_value(client: FlagKitClient) -> None:
-    """PROTOCOL §8.1: a disabled flag without targeting serves the server's value."""
+    """docs/protocol.md §8.1: a disabled flag without targeting serves the server's value."""
     assert client.get_string_value("off-simple", default="default") == "still served"
     assert client.evaluate("off-simple").enabled is False
 

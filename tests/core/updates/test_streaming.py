@@ -1,4 +1,4 @@
-"""SSE parsing (PROTOCOL §4.5) and the StreamingManager state machine (§6) over real HTTP."""
+"""SSE parsing (docs/protocol.md §4.5) and the StreamingManager (§6), over real HTTP."""
 
 from __future__ import annotations
 
