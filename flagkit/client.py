@@ -2,7 +2,8 @@
 
 Each part is built once from the validated options:
 
-- store (:mod:`flagkit.core.store`): the immutable snapshot lookups read without locking;
+- store (:mod:`flagkit.core.store`) holding the immutable snapshot (:mod:`flagkit.core.snapshot`)
+  that lookups read without locking;
 - data source (:mod:`flagkit.core.updates`): first load, retries, streaming and polling;
   writes the store and reports ``ready`` / ``failed`` / ``changed`` / ``error`` here;
 - evaluation rules (:mod:`flagkit.core.evaluation`), context layers
@@ -43,9 +44,10 @@ from flagkit.core.evaluation import (
     warn_once,
 )
 from flagkit.core.event_queue import EventQueue
-from flagkit.core.store import NEEDS_EVALUATION, FlagSnapshot, build_store
+from flagkit.core.snapshot import NEEDS_EVALUATION, FlagSnapshot
+from flagkit.core.store import build_store
 from flagkit.core.updates.source import ClientState, DataSource
-from flagkit.errors import FlagKitError, configure_error_sanitization
+from flagkit.errors import AuthenticationError, FlagKitError, configure_error_sanitization
 from flagkit.types.config import FlagKitOptions
 from flagkit.types.context import EvaluationContext
 from flagkit.types.events import EventQueueConfig, EventStats, FlushResult
@@ -453,8 +455,6 @@ class FlagKitClient:
         if self._key_rejected:
             # The server rejected this key at the first load: sending with it again can only
             # be refused (and log a 401). Events stay persisted when persistence is on.
-            from flagkit.errors import AuthenticationError
-
             raise AuthenticationError(
                 "AUTH_INVALID_KEY", "the API key was rejected; events are not sent"
             )

@@ -34,7 +34,7 @@ from typing import Any, Final, NamedTuple
 
 from flagkit.core.context_manager import ContextManager, context_from_mapping
 from flagkit.core.evaluator import evaluate as evaluate_flag
-from flagkit.core.store import FlagSnapshot
+from flagkit.core.snapshot import FlagSnapshot
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import EvaluationReason, EvaluationResult, FlagType
 from flagkit.utils.validators import flag_key_problem, is_valid_flag_key
