@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
-from flagkit import AuthenticationError
+from flagkit import AuthenticationError, FlagKitError, FlagKitOptions, FlagState, StreamingOptions
 from flagkit.client import ClientState, FlagKitClient
+from flagkit.core.store import FlagStore
+from flagkit.core.updates.source import DataSource
+from flagkit.http import HttpClient, HttpConfig
 from tests.support.clients import loopback_client
 from tests.support.fault_server import FaultServer, Reply
 
@@ -103,3 +106,95 @@ def test_close_with_a_rejected_key_sends_nothing(caplog: pytest.LogCaptureFixtur
             client.close(timeout=2)
         assert server.requests("POST", "/sdk/events/batch") == []
         assert not [r for r in caplog.records if "401" in r.getMessage()]
+
+
+class _Recorder:
+    """A SourceListener that records what the data source reports."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def source_ready(self) -> None:
+        self.calls.append(("ready", None))
+
+    def source_failed(self, error: FlagKitError) -> None:
+        self.calls.append(("failed", error.code))
+
+    def source_error(self, error: FlagKitError) -> None:
+        self.calls.append(("error", error.code))
+
+    def source_changed(self, flags: list[FlagState] | None) -> None:
+        self.calls.append(("changed", None if flags is None else [f.key for f in flags]))
+
+
+def _source(server: FaultServer, listener: _Recorder) -> tuple[DataSource, FlagStore, HttpClient]:
+    options = FlagKitOptions(
+        api_key=KEY,
+        base_url=server.base_url,
+        timeout=2.0,
+        streaming=StreamingOptions(enabled=False),
+        polling_interval=60.0,
+    )
+    store = FlagStore(ttl=300.0, logger=logging.getLogger("flagkit.test"))
+    http = HttpClient(HttpConfig(base_url=server.base_url, api_key=KEY, timeout=2.0))
+    return (
+        DataSource(options, store, lambda: http, listener, logging.getLogger("flagkit")),
+        store,
+        http,
+    )
+
+
+def test_the_source_writes_the_store_and_reports_through_its_listener() -> None:
+    """The data source parses and applies payloads itself; its owner only hears ready,
+    changed (None for the first load, then the changed flags) and errors."""
+    with FaultServer() as server:
+        server.script("GET", "/sdk/init", OK)
+        server.set_default(
+            "GET",
+            "/sdk/updates",
+            Reply.json(
+                {
+                    "flags": [
+                        {
+                            "key": "b",
+                            "value": "x",
+                            "enabled": True,
+                            "flagType": "string",
+                            "version": 1,
+                        }
+                    ],
+                    "checkedAt": "2025-03-01T12:00:05Z",
+                }
+            ),
+        )
+        listener = _Recorder()
+        source, store, http = _source(server, listener)
+        try:
+            source.initialize(2.0)
+            assert source.state is ClientState.READY
+            assert store.snapshot.bools["a"] is True
+            assert source.cursor == "2025-03-01T12:00:00Z"
+            assert source.refresh(2.0)
+            assert store.snapshot.strings["b"] == "x"
+            assert source.cursor == "2025-03-01T12:00:05Z"
+            assert listener.calls == [("changed", None), ("ready", None), ("changed", ["b"])]
+        finally:
+            source.close()
+            http.close()
+
+
+def test_a_rejected_key_is_reported_as_failed_once() -> None:
+    """401 at the first load: error then failed, FAILED state, waiters released."""
+    with FaultServer() as server:
+        server.set_default("GET", "/sdk/init", Reply.error(401))
+        listener = _Recorder()
+        source, _store, http = _source(server, listener)
+        try:
+            with pytest.raises(AuthenticationError):
+                source.initialize(2.0)
+            assert source.state is ClientState.FAILED
+            assert source.wait_ready(5.0) is False
+            assert listener.calls == [("error", "AUTH_INVALID_KEY"), ("failed", "AUTH_INVALID_KEY")]
+        finally:
+            source.close()
+            http.close()
