@@ -329,6 +329,8 @@ class DataSource:
             except Exception as exc:
                 error = as_flagkit_error(exc)
                 remaining = deadline - time.monotonic()
+                if isinstance(error.retry_after, (int, float)) and error.retry_after > 0:
+                    delay = max(delay, float(error.retry_after))  # the server asked us to wait
                 if (
                     is_permanent(error)
                     or _retried_by_http(error)
@@ -337,7 +339,9 @@ class DataSource:
                 ):
                     raise
                 self._logger.info("first load failed (%s); retrying in %.2fs", error, delay)
-                if self._ready.wait(delay):  # set by close(): stop retrying
+                if self._ready.wait(delay):  # set by close(), or by a refresh() that loaded
+                    if self._current() is ClientState.READY:
+                        return
                     raise
                 delay = min(delay * 2.0, 2.0)
 
