@@ -754,10 +754,12 @@ class FlagKitClient:
 
     def _after_fork(self) -> None:
         """Runs in a forked child (through :mod:`flagkit.core.fork`): fresh locks, threads
-        and connections for this client. The HTTP client rebuilds its own connections when
-        it sees a new pid."""
+        and connections for this client."""
         self._lock = threading.Lock()
         self._persist_pending = False
+        # The parent's HTTP client (and its pooled sockets) belongs to the parent: the child
+        # builds its own on first use, and leaves the parent's untouched.
+        self._http = None
         self._store.after_fork()
         self._contexts.after_fork()
         self._callbacks.after_fork()

@@ -289,7 +289,9 @@ class DataSource:
                 self._logger.exception("stopping the stream failed")
 
     def after_fork(self) -> None:
-        """In a forked child: fresh lock and event, restart polling/streaming if running."""
+        """In a forked child: fresh lock and event; polling and streaming restarted on new
+        threads. The parent's poller and stream (threads, connection) are dropped untouched:
+        they belong to the parent."""
         self._lock = threading.Lock()
         self._ready = threading.Event()
         state = self._state
@@ -297,20 +299,16 @@ class DataSource:
             self._ready.set()
         self._foreground = False
         had_poller = self._poller is not None
-        streaming = self._streaming
-        self._poller = None  # the parent's poller has no thread here; drop it, lock and all
-        if streaming is not None:
-            streaming.after_fork()
+        had_stream = self._streaming is not None
+        self._poller = None
+        self._streaming = None
         if state in (ClientState.CLOSED, ClientState.FAILED, ClientState.NEW):
             return
         if not self._loaded:
             self._start_poller(first_load=True)
             return
-        if streaming is not None:
-            try:
-                streaming.start()
-            except Exception:
-                self._logger.exception("could not restart streaming after fork; polling")
+        if had_stream:
+            self._start_streaming()
         if had_poller:
             self._catch_up = True
             self._start_poller(first_load=False)

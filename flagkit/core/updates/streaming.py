@@ -199,18 +199,6 @@ class StreamingManager:
                 if thread.is_alive():
                     self._logger.debug("%s still finishing a request after stop()", thread.name)
 
-    def after_fork(self) -> None:
-        """In a forked child: forget the parent's threads and connection (none survived the
-        fork) so :meth:`start` begins afresh."""
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._stop.set()
-        self._wake = threading.Event()
-        self._thread = None
-        self._monitor = None
-        self._connection = None
-        self._state = DISCONNECTED
-
     # -- stream thread ------------------------------------------------------------------
 
     def _set_state(self, stop: threading.Event, state: str) -> None:
