@@ -1,6 +1,6 @@
 """Server-sent events framing: lines in, named events out (docs/protocol.md §4.5).
 
-The streaming state machine (:class:`flagkit.core.streaming.StreamingManager`) feeds the
+The streaming state machine (:class:`flagkit.core.updates.streaming.StreamingManager`) feeds the
 lines that :meth:`flagkit.http.HttpClient.open_event_stream` reads to an :class:`SseParser`.
 """
 
