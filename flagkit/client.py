@@ -1524,9 +1524,6 @@ class FlagKitClient:
         self._error_listeners.reset_after_fork()
         self._persist_pending = False
         self._loading_in_foreground = False
-        http = self._http
-        if http is not None:
-            http.reset_after_fork()
         self._events.after_fork_in_child()
         had_poller = self._poller is not None
         streaming = self._streaming

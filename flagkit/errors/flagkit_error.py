@@ -98,7 +98,7 @@ class FlagKitError(Exception):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict with snake_case keys (PROTOCOL §13.1)."""
+        """A JSON-friendly dict with snake_case keys (docs/protocol.md §13.1)."""
         return {
             "name": type(self).__name__,
             "code": self.code,
