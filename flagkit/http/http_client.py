@@ -200,7 +200,7 @@ class HttpClient:
         self._rate_limited_until = 0.0
         self._last_usage: UsageMetrics | None = None
         self._closed = threading.Event()
-        # Connections belong to the process that opened them (see _httpx_client()).
+        # Connections belong to the process that opened them (see _check_process()).
         self._pid = os.getpid()
         self._client: httpx.Client | None = None
         self._stream_client: httpx.Client | None = None
@@ -224,6 +224,7 @@ class HttpClient:
     @property
     def active_key_id(self) -> str:
         """Key id (first 8 chars) of the key requests are sent with."""
+        self._check_process()
         with self._lock:
             slot = self._active_slot
         return key_id(self._key(slot))
@@ -237,6 +238,7 @@ class HttpClient:
     @property
     def circuit_state(self) -> str:
         """``"CLOSED"``, ``"OPEN"`` or ``"HALF_OPEN"``."""
+        self._check_process()
         return self._breaker.state
 
     @property
@@ -251,6 +253,7 @@ class HttpClient:
 
     def is_in_key_rotation(self) -> bool:
         """Whether the secondary key took over less than ``key_rotation_grace_period`` ago."""
+        self._check_process()
         with self._lock:
             rotated_at = self._rotated_at
         return (
@@ -395,11 +398,10 @@ class HttpClient:
 
         Later calls raise ``FlagKitError("INTERNAL_STATE_ERROR")`` without sending.
         """
+        self._check_process()
         if self._closed.is_set():
             return
         self._closed.set()
-        if self._pid != os.getpid():
-            return  # a forked child that never sent anything: nothing here is its own
         with self._lock:
             streams = list(self._streams)
             transports = list(self._transports)
@@ -415,16 +417,7 @@ class HttpClient:
     # -- connections and process ------------------------------------------------------
 
     def _httpx_client(self, *, streaming: bool = False) -> httpx.Client:
-        """The REST (or the streaming) httpx client of this process, built on first use.
-
-        After ``fork()`` the child's first request finds another process id: the parent's
-        clients are abandoned (kept, never used, never closed: their sockets and locks are
-        the parent's) and the child builds its own. The rest of the state (keys, rotation,
-        rejection, cooldown, breaker state) is kept.
-        """
-        pid = os.getpid()
-        if pid != self._pid:
-            self._start_in_child(pid)
+        """The REST (or the streaming) httpx client of this process, built on first use."""
         with self._lock:
             if self._closed.is_set():
                 raise FlagKitError("INTERNAL_STATE_ERROR", "the HTTP client is closed")
@@ -436,9 +429,18 @@ class HttpClient:
                 self._client = self._new_client()
             return self._client
 
-    def _start_in_child(self, pid: int) -> None:
-        # Runs once in a forked child. Locks and events are replaced without being
-        # acquired: a parent thread may have held them at fork().
+    def _check_process(self) -> None:
+        """Start afresh in a forked child; called before anything takes a lock.
+
+        The child's first call finds another process id: the parent's httpx clients are
+        abandoned (kept, never used, never closed: their sockets are the parent's too) and
+        locks and events are replaced without being acquired (a parent thread may have held
+        one at ``fork()``). Keys, rotation, rejection, cooldown and breaker state are kept.
+        Two threads racing here in a new child at most build one spare client.
+        """
+        pid = os.getpid()
+        if pid == self._pid:
+            return
         self._abandoned.extend([self._client, self._stream_client, *self._transports])
         self._lock = threading.Lock()
         closed = self._closed.is_set()
@@ -478,6 +480,7 @@ class HttpClient:
 
     def _ensure_usable(self) -> None:
         """Raise at once, sending nothing, when closed or the key was rejected."""
+        self._check_process()
         if self._closed.is_set():
             raise FlagKitError("INTERNAL_STATE_ERROR", "the HTTP client is closed")
         rejection = self._rejection
