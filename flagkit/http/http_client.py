@@ -17,34 +17,23 @@ One logical request::
                 └─ one attempt: done by min(deadline, now + timeout), body read up to
                    its size limit (docs/security.md "Limits")
 
-Behaviour worth knowing:
-
-- Each attempt has a total deadline (the caller's ``deadline`` or ``timeout`` from now,
-  whichever is sooner) that holds however slowly the server sends headers or body.
-- A 2xx body larger than :func:`~flagkit.http.responses.response_limit` is not read
-  further: ``NetworkError("NETWORK_RESPONSE_TOO_LARGE")``.
-- A 429 is never retried; it starts a cooldown until its ``Retry-After`` (1 s if absent)
-  during which every call raises ``AUTH_RATE_LIMITED`` without sending, so a rate-limited
-  server is not hammered by pollers, event flushes and stream reconnects.
-- A rejected key (401 with no secondary key left, or 403) is remembered: later calls raise
-  ``AuthenticationError`` without sending (:attr:`HttpClient.key_rejected`).
-- A retryable error with ``Retry-After`` (e.g. 503) waits ``max(backoff, Retry-After)``.
-- A 204 answer is an empty object; any other 2xx must be a JSON object.
-- The stream-token call makes one attempt: the streaming manager's reconnect backoff is its
-  retry policy.
-- :meth:`HttpClient.close` aborts requests in flight on other threads.
-- In a forked child the client notices the new process id on its next request and builds
-  new connections; the parent's are left alone (they belong to the parent).
+Also: each attempt ends by ``min(deadline, now + timeout)`` however slowly the server
+sends; a 2xx body over :func:`~flagkit.http.responses.response_limit` is refused
+(``NETWORK_RESPONSE_TOO_LARGE``); a 429 is never retried and starts a cooldown (its
+``Retry-After``, else 1 s) during which calls raise ``AUTH_RATE_LIMITED`` unsent; a rejected
+key (401 with no other key, or 403) is never sent again (:attr:`HttpClient.key_rejected`);
+a retryable error waits ``max(backoff, Retry-After)``; a 204 is ``{}``; the stream-token
+call makes one attempt (the streaming manager's backoff is its retry policy);
+:meth:`HttpClient.close` aborts requests in flight; a forked child builds its own
+connections on its first call (:meth:`HttpClient._check_process`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
-import platform
 import socket
 import threading
 import time
@@ -57,6 +46,7 @@ import httpx
 from flagkit._version import __version__
 from flagkit.errors import AuthenticationError, FlagKitError, NetworkError
 from flagkit.http._redact import install_log_redaction, safe_url
+from flagkit.http._signing import RequestSigner, sdk_headers, user_agent
 from flagkit.http._transport import DeadlineTransport, deadline_scope, ssl_context, translate_errors
 from flagkit.http.circuit_breaker import CircuitBreaker
 from flagkit.http.responses import (
@@ -64,20 +54,23 @@ from flagkit.http.responses import (
     UsageMetrics,
     counts_as_outage,
     error_from_response,
+    json_object,
+    log_usage,
+    parse_stream_token,
     parse_usage_headers,
+    read_body,
     response_limit,
 )
 from flagkit.http.retry import call_with_retry, normalize_attempts
 from flagkit.http.sse import EventStream
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions
-from flagkit.utils.signing import canonical_json, key_id, sign_body
+from flagkit.utils.signing import canonical_json, key_id
 
 __all__ = ["EventStream", "HttpClient", "HttpConfig"]
 
 DEFAULT_RATE_LIMIT_COOLDOWN: Final = 1.0
 """Seconds of cooldown after a 429 that carries no usable ``Retry-After``."""
 
-_SDK_LANGUAGE: Final = "python"
 _REJECTED_KEY_CODES: Final = frozenset({"AUTH_INVALID_KEY", "AUTH_INSUFFICIENT_PERMISSIONS"})
 
 
@@ -114,63 +107,6 @@ class HttpConfig:
         )
 
 
-class _Signer:
-    """Signature headers of one logical POST: computed once per key, reused across retries."""
-
-    def __init__(self, payload: str) -> None:
-        self.payload = payload
-        self._slot: int | None = None
-        self._headers: dict[str, str] = {}
-
-    def headers_for(self, slot: int, api_key: str) -> dict[str, str]:
-        if self._slot != slot:
-            timestamp = int(time.time() * 1000)
-            self._headers = {
-                "X-Signature": sign_body(self.payload, api_key, timestamp),
-                "X-Timestamp": str(timestamp),
-                "X-Key-Id": key_id(api_key),
-            }
-            self._slot = slot
-        return self._headers
-
-
-def _user_agent(version: str) -> str:
-    return (
-        f"FlagKit-Python/{version} ({platform.python_implementation()}/"
-        f"{platform.python_version()}; {platform.system()}/{platform.release()})"
-    )
-
-
-def _read_body(response: httpx.Response, limit: int, *, truncate: bool, what: str) -> bytes:
-    """At most ``limit`` bytes of the body, read as it streams in.
-
-    Over the limit: with ``truncate`` the first ``limit`` bytes (for error messages), else
-    ``NetworkError("NETWORK_RESPONSE_TOO_LARGE")`` without reading further.
-    """
-    declared = response.headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > limit:
-        raise _too_large(what, limit, response.status_code)
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            if truncate:
-                chunks.append(chunk[: limit - (size - len(chunk))])
-                break
-            raise _too_large(what, limit, response.status_code)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(what: str, limit: int, status: int) -> NetworkError:
-    return NetworkError(
-        "NETWORK_RESPONSE_TOO_LARGE",
-        f"the answer to {what} is larger than its limit of {limit} bytes; not read",
-        status_code=status,
-    )
-
-
 class HttpClient:
     """JSON over HTTP to a FlagKit server, with retries, breaker, rotation and signing.
 
@@ -191,7 +127,7 @@ class HttpClient:
         self._server = safe_url(self._base_url)
         self._keys: tuple[str, str | None] = (config.api_key, config.secondary_api_key)
         self._attempts = normalize_attempts(config.retries)
-        self._user_agent = _user_agent(config.sdk_version)
+        self._sdk_headers = sdk_headers(user_agent(config.sdk_version), config.sdk_version)
         self._breaker = CircuitBreaker(config.circuit_breaker, logger=self._logger)
         self._lock = threading.Lock()  # key slot, rejection, cooldown, clients, streams
         self._active_slot = 0
@@ -296,7 +232,7 @@ class HttpClient:
             raise FlagKitError(
                 "INTERNAL_ERROR", f"request body for POST {path} is not valid JSON: {exc}"
             ) from exc
-        signer = _Signer(payload) if sign and self._config.enable_request_signing else None
+        signer = RequestSigner(payload) if sign and self._config.enable_request_signing else None
         return self._request("POST", path, payload=payload, signer=signer, deadline=deadline)
 
     def fetch_stream_token(self, *, deadline: float | None = None) -> tuple[str, int]:
@@ -314,22 +250,7 @@ class HttpClient:
             attempts=1,
             deadline=deadline,
         )
-        token = data.get("token")
-        expires_in = data.get("expiresIn")
-        if isinstance(expires_in, float) and expires_in.is_integer():
-            expires_in = int(expires_in)
-        if (
-            not isinstance(token, str)
-            or not token
-            or (isinstance(expires_in, bool) or not isinstance(expires_in, int))
-        ):
-            raise NetworkError(
-                "NETWORK_INVALID_RESPONSE",
-                "stream token response needs a non-empty string 'token' and an int "
-                f"'expiresIn', got token={type(token).__name__}, "
-                f"expiresIn={expires_in!r}",
-            )
-        return token, expires_in
+        return parse_stream_token(data)
 
     @contextlib.contextmanager
     def open_event_stream(self, token: str) -> Iterator[EventStream]:
@@ -359,7 +280,7 @@ class HttpClient:
                     )
                 )
                 if not 200 <= response.status_code < 300:
-                    body = _read_body(
+                    body = read_body(
                         response, ERROR_BODY_LIMIT, truncate=True, what="GET /sdk/stream"
                     )
                     raise error_from_response(
@@ -511,7 +432,7 @@ class HttpClient:
         *,
         params: Mapping[str, str] | None = None,
         payload: str | None = None,
-        signer: _Signer | None = None,
+        signer: RequestSigner | None = None,
         token_call: bool = False,
         attempts: int | None = None,
         deadline: float | None = None,
@@ -600,32 +521,24 @@ class HttpClient:
             )
         return min(timeout, left)
 
-    def _headers(self, slot: int, token_call: bool) -> dict[str, str]:
-        if token_call:
-            return {"Content-Type": "application/json", "X-API-Key": self._key(slot)}
-        return {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "X-API-Key": self._key(slot),
-            "User-Agent": self._user_agent,
-            "X-FlagKit-SDK-Version": self._config.sdk_version,
-            "X-FlagKit-SDK-Language": _SDK_LANGUAGE,
-        }
-
     def _send(
         self,
         method: str,
         path: str,
         params: Mapping[str, str] | None,
         payload: str | None,
-        signer: _Signer | None,
+        signer: RequestSigner | None,
         token_call: bool,
         deadline: float | None,
         slot: int,
     ) -> dict[str, Any]:
         """One attempt, over by ``min(deadline, now + timeout)`` whatever the server does."""
         client = self._httpx_client()
-        headers = self._headers(slot, token_call)
+        headers = (
+            {"Content-Type": "application/json", "X-API-Key": self._key(slot)}
+            if token_call
+            else self._sdk_headers(self._key(slot))
+        )
         if signer is not None:
             headers.update(signer.headers_for(slot, self._key(slot)))
         timeout = self._attempt_timeout(deadline)
@@ -645,7 +558,7 @@ class HttpClient:
             ):
                 ok = 200 <= response.status_code < 300
                 limit = response_limit(path) if ok else ERROR_BODY_LIMIT
-                body = _read_body(response, limit, truncate=not ok, what=what)
+                body = read_body(response, limit, truncate=not ok, what=what)
         except NetworkError as error:
             if self._closed.is_set():
                 raise FlagKitError(
@@ -659,13 +572,7 @@ class HttpClient:
     ) -> dict[str, Any]:
         status = response.status_code
         request_id = response.headers.get("x-request-id")
-        self._logger.debug(
-            "%s %s -> %d%s",
-            method,
-            path,
-            status,
-            f" (request id {request_id})" if request_id else "",
-        )
+        self._logger.debug("%s %s -> %d (request id %s)", method, path, status, request_id)
         if not 200 <= status < 300:
             error = error_from_response(status, body, response.headers, method=method, path=path)
             if status == 429:
@@ -682,48 +589,8 @@ class HttpClient:
                     cooldown,
                 )
             raise error
-        self._record_usage(response.headers)
-        if status == 204:
-            return {}
-        content_type = response.headers.get("content-type", "")
-        if "application/json" not in content_type.lower():
-            raise NetworkError(
-                "NETWORK_INVALID_RESPONSE",
-                f"expected an application/json response, got {content_type or 'none'!r} "
-                f"(HTTP {status})",
-                status_code=status,
-                request_id=request_id,
-            )
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise NetworkError(
-                "NETWORK_INVALID_RESPONSE",
-                f"response body is not valid JSON (HTTP {status}): {exc}",
-                status_code=status,
-                request_id=request_id,
-            ) from exc
-        if not isinstance(data, dict):
-            raise NetworkError(
-                "NETWORK_INVALID_RESPONSE",
-                f"expected a JSON object, got {type(data).__name__} (HTTP {status})",
-                status_code=status,
-                request_id=request_id,
-            )
-        return data
-
-    def _record_usage(self, headers: Mapping[str, str]) -> None:
-        usage = parse_usage_headers(headers)
-        if usage is None:
-            return
-        self._last_usage = usage
-        if usage.api_usage_percent is not None and usage.api_usage_percent >= 80:
-            self._logger.warning("API usage at %.1f%% of the plan limit", usage.api_usage_percent)
-        if usage.evaluation_usage_percent is not None and usage.evaluation_usage_percent >= 80:
-            self._logger.warning(
-                "evaluation usage at %.1f%% of the plan limit", usage.evaluation_usage_percent
-            )
-        if usage.rate_limit_warning:
-            self._logger.warning("the server reports that the rate limit is close")
-        if usage.subscription_status == "suspended":
-            self._logger.error("the FlagKit subscription is suspended")
+        usage = parse_usage_headers(response.headers)
+        if usage is not None:
+            self._last_usage = usage
+            log_usage(usage, self._logger)
+        return json_object(status, response.headers, body)

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
+
+import httpx
 
 from flagkit.errors import (
     AuthenticationError,
@@ -46,8 +49,12 @@ __all__ = [
     "UsageMetrics",
     "counts_as_outage",
     "error_from_response",
+    "json_object",
+    "log_usage",
     "parse_retry_after",
+    "parse_stream_token",
     "parse_usage_headers",
+    "read_body",
     "response_limit",
     "retried_within_call",
 ]
@@ -220,6 +227,96 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> int 
     return int(delta) + 1 if delta > 0 else None
 
 
+def read_body(response: httpx.Response, limit: int, *, truncate: bool, what: str) -> bytes:
+    """At most ``limit`` bytes of the body, read as it streams in.
+
+    Over the limit: with ``truncate`` the first ``limit`` bytes (for error messages), else
+    ``NetworkError("NETWORK_RESPONSE_TOO_LARGE")`` without reading further.
+    """
+    declared = response.headers.get("content-length", "")
+    if not truncate and declared.isdigit() and int(declared) > limit:
+        raise _too_large(what, limit, response.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                chunks.append(chunk[: limit - (size - len(chunk))])
+                break
+            raise _too_large(what, limit, response.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(what: str, limit: int, status: int) -> NetworkError:
+    return NetworkError(
+        "NETWORK_RESPONSE_TOO_LARGE",
+        f"the answer to {what} is larger than its limit of {limit} bytes; not read",
+        status_code=status,
+    )
+
+
+def json_object(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The JSON object of a 2xx answer (``{}`` for a 204).
+
+    Raises ``NetworkError("NETWORK_INVALID_RESPONSE")`` for another content type, invalid
+    JSON or a JSON value that is not an object.
+    """
+    if status == 204:
+        return {}
+    request_id = headers.get("x-request-id")
+    content_type = headers.get("content-type", "")
+    if "application/json" not in content_type.lower():
+        raise NetworkError(
+            "NETWORK_INVALID_RESPONSE",
+            f"expected an application/json response, got {content_type or 'none'!r} "
+            f"(HTTP {status})",
+            status_code=status,
+            request_id=request_id,
+        )
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise NetworkError(
+            "NETWORK_INVALID_RESPONSE",
+            f"response body is not valid JSON (HTTP {status}): {exc}",
+            status_code=status,
+            request_id=request_id,
+        ) from exc
+    if not isinstance(data, dict):
+        raise NetworkError(
+            "NETWORK_INVALID_RESPONSE",
+            f"expected a JSON object, got {type(data).__name__} (HTTP {status})",
+            status_code=status,
+            request_id=request_id,
+        )
+    return data
+
+
+def parse_stream_token(data: Mapping[str, Any]) -> tuple[str, int]:
+    """``(token, expiresIn)`` of a ``POST /sdk/stream/token`` answer (docs/protocol.md §4.4).
+
+    Raises ``NetworkError("NETWORK_INVALID_RESPONSE")`` when either is missing or mistyped.
+    """
+    token = data.get("token")
+    expires_in = data.get("expiresIn")
+    if isinstance(expires_in, float) and expires_in.is_integer():
+        expires_in = int(expires_in)
+    if (
+        not isinstance(token, str)
+        or not token
+        or (isinstance(expires_in, bool) or not isinstance(expires_in, int))
+    ):
+        raise NetworkError(
+            "NETWORK_INVALID_RESPONSE",
+            "stream token response needs a non-empty string 'token' and an int "
+            f"'expiresIn', got token={type(token).__name__}, "
+            f"expiresIn={expires_in!r}",
+        )
+    return token, expires_in
+
+
 # -- usage headers --------------------------------------------------------------------------
 
 
@@ -266,3 +363,17 @@ def parse_usage_headers(headers: Mapping[str, str]) -> UsageMetrics | None:
         rate_limit_warning=lower.get("x-rate-limit-warning") == "true",
         subscription_status=status if status in _SUBSCRIPTION_STATUSES else None,
     )
+
+
+def log_usage(usage: UsageMetrics, logger: logging.Logger) -> None:
+    """Warn about usage at 80 % of the plan or more, a near rate limit, a suspended plan."""
+    if usage.api_usage_percent is not None and usage.api_usage_percent >= 80:
+        logger.warning("API usage at %.1f%% of the plan limit", usage.api_usage_percent)
+    if usage.evaluation_usage_percent is not None and usage.evaluation_usage_percent >= 80:
+        logger.warning(
+            "evaluation usage at %.1f%% of the plan limit", usage.evaluation_usage_percent
+        )
+    if usage.rate_limit_warning:
+        logger.warning("the server reports that the rate limit is close")
+    if usage.subscription_status == "suspended":
+        logger.error("the FlagKit subscription is suspended")
