@@ -65,17 +65,24 @@ class _LineSplitter:
     """
 
     def __init__(self, max_line: int = MAX_SSE_LINE_BYTES) -> None:
-        self._buffer = b""
+        # The unfinished line, as chunks: joined only when a line break arrives, so a long
+        # line costs linear time, not a copy of the whole buffer per chunk.
+        self._parts: list[bytes] = []
+        self._size = 0
         self._pending_cr = False
         self._max_line = max_line
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if not chunk:
-            return []
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
+        if not chunk:
+            return []
         self._pending_cr = False
-        data = self._buffer + chunk if self._buffer else chunk
+        if b"\n" not in chunk and b"\r" not in chunk:
+            self._keep(chunk)
+            return []
+        data = b"".join((*self._parts, chunk)) if self._parts else chunk
+        self._parts, self._size = [], 0
         lines: list[bytes] = []
         start = 0
         for match in _EOL.finditer(data):
@@ -83,13 +90,19 @@ class _LineSplitter:
             start = match.end()
             if match.group() == b"\r" and start == len(data):
                 self._pending_cr = True
-        self._buffer = data[start:]
-        if len(self._buffer) > self._max_line:
-            raise _too_large("line", self._max_line)
+        if start < len(data):
+            self._keep(data[start:])
         return lines
 
+    def _keep(self, part: bytes) -> None:
+        self._parts.append(part)
+        self._size += len(part)
+        if self._size > self._max_line:
+            raise _too_large("line", self._max_line)
+
     def flush(self) -> list[bytes]:
-        rest, self._buffer = self._buffer, b""
+        rest = b"".join(self._parts)
+        self._parts, self._size = [], 0
         return [rest] if rest else []
 
 

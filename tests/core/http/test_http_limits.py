@@ -12,10 +12,10 @@ import pytest
 
 from flagkit.errors import FlagKitError, NetworkError
 from flagkit.http.responses import DEFAULT_RESPONSE_LIMIT, MB
-from flagkit.http.sse import SseParser
+from flagkit.http.sse import SseParser, iter_lines
 from flagkit.types.config import RetryOptions
 from tests.support import wait_until
-from tests.support.clients import MakeClient, http_clients
+from tests.support.clients import MakeClient, http_clients, loopback_client
 from tests.support.fault_server import FaultServer, Reply, SseReply
 
 API_KEY = "sdk_primary_key_0001"
@@ -178,3 +178,45 @@ def test_event_bound_counts_the_data_of_one_event_only() -> None:
         parser.feed("data: 123456")
     # The parser starts afresh after the error.
     assert [parser.feed(line) for line in ("event: ok", "data: 1", "")][-1] is not None
+
+
+def test_a_line_over_the_line_bound_fails_the_stream() -> None:
+    """A line without a break, longer than the bound, raises instead of growing."""
+    with pytest.raises(NetworkError) as info:
+        list(iter_lines([b"x" * 6, b"x" * 6, b"\n"], max_line=10))
+    assert info.value.code == "NETWORK_RESPONSE_TOO_LARGE"
+
+
+# -- through the SDK client -------------------------------------------------------------------
+
+
+def test_initialize_returns_by_its_timeout_against_a_dripping_server(
+    server: FaultServer,
+) -> None:
+    """``initialize()`` with ``timeout=1`` against a 1-byte-at-a-time ``/sdk/init`` raises
+    a recoverable timeout within about a second, instead of reading for minutes."""
+    server.set_default("GET", "/sdk/init", Reply.dripping(padded(2000), interval=SLOW))
+    client = loopback_client(server.base_url, api_key=API_KEY, timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(NetworkError) as info:
+        client.initialize()
+    assert time.monotonic() - started < 1.0 + 1.0
+    assert info.value.code == "NETWORK_TIMEOUT"
+    assert info.value.recoverable
+
+
+def test_close_leaves_no_poller_stuck_on_a_dripping_poll(server: FaultServer) -> None:
+    """A poll stuck reading a dripping ``/sdk/updates`` ends when the client closes."""
+    server.set_default("GET", "/sdk/init", Reply.json({"flags": []}))
+    server.set_default(
+        "GET", "/sdk/updates", Reply.dripping({"flags": [], "pad": "x" * 2000}, interval=SLOW)
+    )
+    client = loopback_client(server.base_url, api_key=API_KEY, timeout=60.0, polling_interval=0.05)
+    client.initialize()
+    server.wait_for_requests(1, "GET", "/sdk/updates")
+    client.close(timeout=1)
+    wait_until(
+        lambda: not any(t.name == "flagkit-poller" for t in threading.enumerate()),
+        timeout=3,
+        message="poller thread ended",
+    )
