@@ -13,7 +13,7 @@ import pytest
 from flagkit.errors import FlagKitError, NetworkError
 from flagkit.http.responses import DEFAULT_RESPONSE_LIMIT, MB
 from flagkit.http.sse import SseParser, iter_lines
-from flagkit.types.config import RetryOptions
+from flagkit.types.config import RetryOptions, StreamingOptions
 from tests.support import wait_until
 from tests.support.clients import MakeClient, http_clients, loopback_client
 from tests.support.fault_server import FaultServer, Reply, SseReply
@@ -220,3 +220,18 @@ def test_close_leaves_no_poller_stuck_on_a_dripping_poll(server: FaultServer) ->
         timeout=3,
         message="poller thread ended",
     )
+
+
+def test_a_client_drops_an_endless_event_and_reconnects(server: FaultServer) -> None:
+    """Through the SDK client: a stream that floods one event is given up at the event
+    bound and the client connects again (it does not keep growing one event)."""
+    server.set_default("GET", "/sdk/init", Reply.json({"flags": []}))
+    server.set_default("POST", "/sdk/stream/token", Reply.json({"token": "t", "expiresIn": 60}))
+    server.set_default("GET", "/sdk/stream", SseReply(then="flood"))
+    client = loopback_client(
+        server.base_url,
+        api_key=API_KEY,
+        streaming=StreamingOptions(reconnect_interval=0.05, max_backoff=0.1),
+    )
+    client.initialize()
+    server.wait_for_requests(2, "GET", "/sdk/stream", timeout=10)
