@@ -5,6 +5,7 @@ Signing and key rotation are in ``test_http_signing.py``; SSE lines in ``test_ht
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -29,7 +30,7 @@ from flagkit.errors import (
 from flagkit.http import HttpConfig, error_from_response, parse_retry_after, parse_usage_headers
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions
 from tests.support import wait_until
-from tests.support.clients import MakeClient, http_clients
+from tests.support.clients import MakeClient, http_clients, loopback_client
 from tests.support.fault_server import FaultServer, Reply
 
 API_KEY = "sdk_primary_key_0001"
@@ -700,3 +701,30 @@ def test_repr_and_config_hide_the_api_key(make_client: MakeClient) -> None:
     for text in (repr(client), repr(config)):
         assert API_KEY not in text
         assert "sdk_prim" in text
+
+
+@pytest.mark.parametrize("status", [302, 400, 404, 408, 409, 425, 500])
+def test_a_transient_answer_to_the_first_load_is_retried(server: FaultServer, status: int) -> None:
+    """Through the SDK client: one odd answer to the first ``/sdk/init`` does not fail the
+    client for good; it becomes ready once the server answers normally."""
+    server.script("GET", "/sdk/init", Reply.error(status))
+    server.set_default("GET", "/sdk/init", Reply.json({"flags": []}))
+    client = loopback_client(server.base_url, api_key=API_KEY, polling_interval=0.05)
+    with contextlib.suppress(NetworkError):
+        client.initialize()
+    assert client.wait_for_ready(5)
+    assert client.state.name == "READY"
+
+
+def test_a_rejected_key_fails_the_first_load_for_good(server: FaultServer) -> None:
+    """Through the SDK client: a 401 is permanent, and the key is not sent again, not even
+    to deliver the events tracked meanwhile at ``close()``."""
+    server.set_default("GET", "/sdk/init", Reply.error(401))
+    server.set_default("POST", "/sdk/events/batch", Reply.json({"success": True}))
+    client = loopback_client(server.base_url, api_key=API_KEY, polling_interval=0.05)
+    with pytest.raises(AuthenticationError):
+        client.initialize()
+    assert client.state.name == "FAILED"
+    client.track("purchase", {"amount": 1})
+    client.close(timeout=1)
+    assert [r.path for r in server.requests()] == ["/sdk/init"]
