@@ -728,3 +728,13 @@ def test_a_rejected_key_fails_the_first_load_for_good(server: FaultServer) -> No
     client.track("purchase", {"amount": 1})
     client.close(timeout=1)
     assert [r.path for r in server.requests()] == ["/sdk/init"]
+
+
+def test_only_a_rejected_key_is_permanent_among_all_statuses() -> None:
+    """Over every 3xx-5xx status the table gives a recoverable error, except 401 and 403;
+    no HTTP status maps to an evaluation code."""
+    for status in range(300, 600):
+        error = error_from_response(status, b"", {})
+        assert error.recoverable is (status not in (401, 403)), status
+        assert error.status_code == status
+        assert not error.code.startswith("EVAL_"), status
