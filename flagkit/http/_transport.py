@@ -251,8 +251,21 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> BaseException |
     return None
 
 
-def transport_error(exc: BaseException, timeout: float | None) -> FlagKitError:
-    """Our error for an httpx/httpcore exception (the caller raises it ``from exc``)."""
+def transport_error(
+    exc: BaseException, timeout: float | None, request: str | None = None
+) -> FlagKitError:
+    """Our error for an httpx/httpcore exception (the caller raises it ``from exc``).
+
+    ``request`` (``"GET http://host:port/api/v1/sdk/init"``, no credentials) starts the
+    message, so a warning about the failure names the server it could not reach.
+    """
+    error = _transport_error(exc, timeout)
+    if request is None:
+        return error
+    return type(error)(error.code, f"{request} failed: {error.message}")
+
+
+def _transport_error(exc: BaseException, timeout: float | None) -> FlagKitError:
     if isinstance(exc, (httpx.TimeoutException, httpcore.TimeoutException)):
         phase = next((name for kind, name in _TIMEOUT_PHASES if isinstance(exc, kind)), "waiting")
         limit = f"{timeout:g}s" if timeout is not None else "its timeout"
@@ -270,12 +283,13 @@ def transport_error(exc: BaseException, timeout: float | None) -> FlagKitError:
 
 
 @contextlib.contextmanager
-def translate_errors(timeout: float | None) -> Iterator[None]:
-    """Re-raise any httpx/httpcore exception of the block as a ``FlagKitError``."""
+def translate_errors(timeout: float | None, request: str | None = None) -> Iterator[None]:
+    """Re-raise any httpx/httpcore exception of the block as a ``FlagKitError`` (naming
+    ``request`` when given)."""
     try:
         yield
     except _TRANSPORT_ERRORS as exc:
-        raise transport_error(exc, timeout) from exc
+        raise transport_error(exc, timeout, request) from exc
 
 
 # -- TLS -------------------------------------------------------------------------------------

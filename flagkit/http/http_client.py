@@ -545,7 +545,7 @@ class HttpClient:
         what = f"{method} {path}"
         try:
             with (
-                translate_errors(timeout),
+                translate_errors(timeout, f"{method} {self._server}/{path.lstrip('/')}"),
                 deadline_scope(time.monotonic() + timeout),
                 client.stream(
                     method,

@@ -49,6 +49,7 @@ from flagkit.errors import (
     FlagKitError,
     InitializationError,
 )
+from flagkit.http.responses import retried_within_call
 from flagkit.types.config import FlagKitOptions
 from flagkit.types.flag import FlagState
 
@@ -117,7 +118,9 @@ def _retried_by_http(error: FlagKitError) -> bool:
     (recoverable network and server faults), or says not to send at all (circuit open):
     retrying those again here would only trip the circuit breaker sooner."""
     return isinstance(error, CircuitOpenError) or (
-        error.recoverable and not isinstance(error, AuthenticationError)
+        error.recoverable
+        and not isinstance(error, AuthenticationError)
+        and retried_within_call(error)
     )
 
 
