@@ -24,6 +24,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from flagkit._version import __version__
+from flagkit.server.context import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8200"
 
@@ -59,6 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
             events_log=args.events_log,
             heartbeat_interval=args.heartbeat_interval,
             max_body_bytes=args.max_body_bytes,
+            max_connections=args.max_connections,
+            request_timeout=args.request_timeout,
         )
     except ServeError as exc:
         raise _CliError(f"flagkit serve: {exc}", 2) from None
@@ -305,7 +312,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat-interval", type=float, default=15.0, help="seconds between SSE heartbeats"
     )
     serve.add_argument(
-        "--max-body-bytes", type=int, default=5 * 1024 * 1024, help="request body limit (413 above)"
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="request body limit in bytes, chunked bodies too (413 above; default 5 MiB)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help=f"connections served at once; more wait (default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        metavar="SECONDS",
+        help="time to receive one whole request, then the connection ends "
+        f"(default {DEFAULT_REQUEST_TIMEOUT:g})",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
