@@ -128,10 +128,16 @@ class DeadlineReader(io.RawIOBase):
         self._sock = sock
         self._idle_timeout = idle_timeout
         self._deadline: float | None = None
+        self.received = 0
+        """Bytes received since :meth:`arm`."""
+        self.timed_out = False
+        """Whether the deadline passed since :meth:`arm`."""
 
     def arm(self, seconds: float) -> None:
         """Start the deadline for the next request."""
         self._deadline = time.monotonic() + seconds
+        self.received = 0
+        self.timed_out = False
 
     @property
     def armed(self) -> bool:
@@ -150,9 +156,16 @@ class DeadlineReader(io.RawIOBase):
         if self._deadline is not None:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
+                self.timed_out = True
                 raise TimeoutError("the request was not received in time")
             self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
+        try:
+            count = self._sock.recv_into(buffer)
+        except TimeoutError:
+            self.timed_out = self._deadline is not None
+            raise
+        self.received += count
+        return count
 
 
 class Exchange:

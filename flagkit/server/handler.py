@@ -72,6 +72,24 @@ class RequestHandler(BaseHTTPRequestHandler):
         # idle or trickling client cannot hold a connection slot for longer.
         self._reader.arm(self.server.context.limits.request_timeout)
         super().handle_one_request()
+        if self._reader.timed_out and self._reader.armed and self._reader.received:
+            # Cut off mid-request: say why. (An idle keep-alive connection is just closed.)
+            self._reader.disarm()
+            with contextlib.suppress(OSError):
+                self._send_timeout()
+
+    def _send_timeout(self) -> None:
+        limit = self.server.context.limits.request_timeout
+        self.close_connection = True
+        if not hasattr(self, "requestline"):  # cut off before the request line ended
+            self.requestline = ""
+            self.command = ""
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        ex = Exchange(
+            self, request_id=self.server.context.next_request_id(), path="", raw_query="", params={}
+        )
+        ex.send_error(408, "REQUEST_TIMEOUT", f"the request was not received within {limit:g} s")
 
     def log_message(self, format: str, *args: Any) -> None:
         if logger.isEnabledFor(logging.DEBUG):
@@ -117,13 +135,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             ex.send_error(exc.status, exc.code, exc.message, exc.headers)
         except TimeoutError:
             self.close_connection = True
-            if self._reader.armed:  # still reading the request: nothing was sent yet
+            if self._reader.armed:  # still reading the body: nothing was sent yet
                 self._reader.disarm()
                 with contextlib.suppress(OSError):
-                    limit = ctx.limits.request_timeout
-                    ex.send_error(
-                        408, "REQUEST_TIMEOUT", f"the request was not received within {limit} s"
-                    )
+                    self._send_timeout()
         except ConnectionError:
             self.close_connection = True
         except Exception:
