@@ -16,17 +16,15 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from flagkit._version import __version__
 from flagkit.server.context import ServerContext
 from flagkit.server.endpoints import admin, events, sdk, stream
 from flagkit.server.exchange import DeadlineReader, Exchange, HTTPError, shown
+from flagkit.server.httpd import LocalHTTPServer
 from flagkit.server.requests_log import Headers, RecordedRequest
-
-if TYPE_CHECKING:
-    from flagkit.server.httpd import LocalHTTPServer
 
 __all__ = ["BASE_PATH", "RequestHandler", "redact_query"]
 

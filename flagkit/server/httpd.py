@@ -16,11 +16,10 @@ import selectors
 import socket
 import threading
 import time
-from http.server import HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Final
 
 from flagkit.server.context import ServerContext
-from flagkit.server.handler import RequestHandler
 
 __all__ = ["LocalHTTPServer"]
 
@@ -32,14 +31,22 @@ _MAX_BACKOFF: Final = 1.0
 
 
 class LocalHTTPServer(HTTPServer):
-    """An ``HTTPServer`` serving :class:`RequestHandler` with a :class:`ServerContext`.
+    """An ``HTTPServer`` whose handlers read :attr:`context` (a :class:`ServerContext`).
 
-    Raises ``OSError`` from the constructor when the address cannot be bound.
+    ``handler_class`` is :class:`flagkit.server.handler.RequestHandler`. Raises ``OSError``
+    from the constructor when the address cannot be bound.
     """
 
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], context: ServerContext, *, ipv6: bool) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        context: ServerContext,
+        handler_class: type[BaseHTTPRequestHandler],
+        *,
+        ipv6: bool,
+    ) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.context = context
         self._wake_r, self._wake_w = socket.socketpair()
@@ -47,7 +54,7 @@ class LocalHTTPServer(HTTPServer):
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
-        super().__init__(address, RequestHandler)  # closes itself (server_close) if bind fails
+        super().__init__(address, handler_class)  # closes itself (server_close) if bind fails
         self.socket.setblocking(False)  # accept() after select() must not block
 
     @property
