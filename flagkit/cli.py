@@ -176,15 +176,6 @@ def _flags_get(args: argparse.Namespace) -> int:
     return 0
 
 
-_TARGETING_FIELDS = (
-    "variations",
-    "offVariation",
-    "targets",
-    "rules",
-    "fallthrough",
-    "prerequisites",
-    "salt",
-)
 _JSON_TYPES = {bool: "boolean", str: "string", int: "number", float: "number"}
 
 
@@ -214,8 +205,15 @@ def _parse_value(raw: str, flag_type: str | None, current: dict[str, Any] | None
     return value
 
 
+def _targeting_fields() -> tuple[str, ...]:
+    """The fields that make a flag targeted, and ``salt`` (cleared with them)."""
+    from flagkit.core.targeting import TARGETING_FIELDS
+
+    return (*TARGETING_FIELDS, "salt")
+
+
 def _is_targeted(flag: dict[str, Any]) -> bool:
-    return any(flag.get(name) not in (None, [], {}, "") for name in _TARGETING_FIELDS[:-1])
+    return any(flag.get(name) not in (None, [], {}, "") for name in _targeting_fields()[:-1])
 
 
 def _variation(flag: dict[str, Any], variation_id: Any) -> str:
@@ -259,7 +257,7 @@ def _effective(flag: dict[str, Any]) -> list[str]:
 
 
 def _confirm_clearing(args: argparse.Namespace, current: dict[str, Any]) -> None:
-    cleared = [name for name in _TARGETING_FIELDS if name in current]
+    cleared = [name for name in _targeting_fields() if name in current]
     if not cleared or args.yes:
         return
     question = f"Clear {', '.join(cleared)} of {current['key']!r} and serve one value to everyone?"
@@ -302,7 +300,7 @@ def _flags_set(args: argparse.Namespace) -> int:
             kept = {
                 k: v
                 for k, v in current.items()
-                if k not in _TARGETING_FIELDS and k not in ("key", "version", "lastModified")
+                if k not in (*_targeting_fields(), "key", "version", "lastModified")
             }
             body = {**kept, "enabled": True, **body}
             replace = True
