@@ -1,9 +1,16 @@
 """Changing the served flags and segments: validate, store, push to open streams.
 
-Every change takes one lock, is validated as a whole (targeting references such as rules
-naming segments must still resolve) and is then stored and published as stream events
+Every change takes one lock, is validated (targeting references such as rules naming
+segments or prerequisites naming flags must still resolve) and is then stored and
+published as stream events
 (docs/protocol.md §4.5): ``flag_updated``/``flag_deleted``, ``segment_updated``/
 ``segment_deleted``, and ``flags_reset``/``segments_reset`` for a reset.
+
+Changing one flag costs in proportion to the flags it touches, not to all flags: it is
+validated together with the flags and segments it references (its prerequisites,
+transitively, for cycles) and the flags that name it as a prerequisite, found through an
+index kept with the store. Only when that check fails is everything validated again, so
+the error reported is always the one a full check gives.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class FlagState:
         self.store = store
         self.broadcaster = broadcaster
         self._lock = threading.RLock()
+        self._dependents: dict[str, set[str]] = {}  # flag key -> keys naming it a prerequisite
 
     # single changes ----------------------------------------------------------------------
 
@@ -44,15 +52,15 @@ class FlagState:
         with self._lock:
             previous = None if replace else self.store.get_flag(key)
             flag = normalize_flag(raw, f"flags[{key!r}]", previous=previous)
-            self._check_candidate(flag=flag)
-            wire = self.store.put_flag(flag, version=version)
+            self._check_flag(flag)
+            wire = self._put(flag, version=version)
             self.broadcaster.publish("flag_updated", wire)
         return wire
 
     def delete_flag(self, key: str) -> bool:
         """Delete and push ``flag_deleted``; False if absent."""
         with self._lock:
-            deleted = self.store.delete_flag(key)
+            deleted = self._delete(key)
             if deleted:
                 self.broadcaster.publish("flag_deleted", {"key": key})
         return deleted
@@ -73,6 +81,59 @@ class FlagState:
             if deleted:
                 self.broadcaster.publish("segment_deleted", {"key": key})
         return deleted
+
+    # the prerequisite index and the check of one flag ------------------------------------
+
+    def _put(self, flag: Mapping[str, Any], *, version: int | None = None) -> dict[str, Any]:
+        previous = self.store.get_flag(flag["key"])
+        wire = self.store.put_flag(flag, version=version)
+        self._index(previous, wire)
+        return wire
+
+    def _delete(self, key: str) -> bool:
+        previous = self.store.get_flag(key)
+        deleted = self.store.delete_flag(key)
+        if deleted:
+            self._index(previous, None)
+        return deleted
+
+    def _index(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
+        """Keep :attr:`_dependents` right after ``old`` was replaced by ``new`` (same key)."""
+        changed = new if new is not None else old
+        if changed is None:
+            return
+        key: str = changed["key"]
+        for prerequisite in _prerequisite_keys(old) - _prerequisite_keys(new):
+            dependents = self._dependents.get(prerequisite)
+            if dependents is not None:
+                dependents.discard(key)
+                if not dependents:
+                    del self._dependents[prerequisite]
+        for prerequisite in _prerequisite_keys(new) - _prerequisite_keys(old):
+            self._dependents.setdefault(prerequisite, set()).add(key)
+
+    def _check_flag(self, flag: dict[str, Any]) -> None:
+        """Validate storing ``flag``: first with what it touches, else everything."""
+        flags: dict[str, Mapping[str, Any]] = {flag["key"]: flag}
+        todo: list[Mapping[str, Any]] = [flag]
+        for dependent in self._dependents.get(flag["key"], ()):
+            stored = self.store.get_flag(dependent)
+            if stored is not None and dependent not in flags:
+                flags[dependent] = stored
+                todo.append(stored)
+        while todo:
+            for prerequisite in _prerequisite_keys(todo.pop()):
+                stored = self.store.get_flag(prerequisite)
+                if stored is not None and prerequisite not in flags:
+                    flags[prerequisite] = stored
+                    todo.append(stored)
+        segment_keys = set().union(*(_segment_keys(f) for f in flags.values()))
+        segments = [s for s in map(self.store.get_segment, segment_keys) if s is not None]
+        try:
+            check_targeting({"flags": list(flags.values()), "segments": segments})
+        except InvalidFieldError:
+            self._check_candidate(flag=flag)  # the full check names the problem
+            raise
 
     def _check_candidate(
         self, *, flag: dict[str, Any] | None = None, segment: dict[str, Any] | None = None
@@ -107,7 +168,7 @@ class FlagState:
             for segment in segments:
                 self.store.put_segment(segment)
             for flag in flags:
-                self.store.put_flag(flag)
+                self._put(flag)
 
     def reset(self, flags: list[dict[str, Any]], segments: list[dict[str, Any]]) -> None:
         """Hold exactly ``flags`` and ``segments``; push ``flags_reset`` (``segments_reset``).
@@ -164,12 +225,12 @@ class FlagState:
                 continue
             if same_flag_content(flag, self.store.get_flag(flag["key"])):
                 continue
-            wire = self.store.put_flag(flag)
+            wire = self._put(flag)
             changed.append(flag["key"])
             if publish:
                 self.broadcaster.publish("flag_updated", wire)
         for key in old_by_key:
-            if key not in new_keys and self.store.delete_flag(key):
+            if key not in new_keys and self._delete(key):
                 changed.append(key)
                 if publish:
                     self.broadcaster.publish("flag_deleted", {"key": key})
@@ -205,3 +266,30 @@ def _merged(
     by_key = {f["key"]: f for f in current if f["key"] not in removed}
     by_key.update((f["key"], f) for f in new_file)
     return list(by_key.values())
+
+
+def _prerequisite_keys(flag: Mapping[str, Any] | None) -> set[str]:
+    """The flag keys ``flag`` names as prerequisites (anything malformed is skipped)."""
+    entries = flag.get("prerequisites") if flag is not None else None
+    if not isinstance(entries, list):
+        return set()
+    return {e["key"] for e in entries if isinstance(e, dict) and isinstance(e.get("key"), str)}
+
+
+def _segment_keys(flag: Mapping[str, Any]) -> set[str]:
+    """The segment keys the rules of ``flag`` name (``segments`` and ``segmentMatch``)."""
+    keys: set[str] = set()
+    rules = flag.get("rules")
+    for rule in rules if isinstance(rules, list) else ():
+        if not isinstance(rule, dict):
+            continue
+        names = rule.get("segments")
+        if isinstance(names, list):
+            keys.update(k for k in names if isinstance(k, str))
+        clauses = rule.get("clauses")
+        for clause in clauses if isinstance(clauses, list) else ():
+            if isinstance(clause, dict) and clause.get("op") == "segmentMatch":
+                values = clause.get("values")
+                if isinstance(values, list):
+                    keys.update(k for k in values if isinstance(k, str))
+    return keys
