@@ -77,17 +77,11 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send_timeout()
 
     def _send_timeout(self) -> None:
-        limit = self.server.context.limits.request_timeout
-        self.close_connection = True
         if not hasattr(self, "requestline"):  # cut off before the request line ended
             self.requestline = ""
             self.command = ""
-        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
-            self.request_version = "HTTP/1.0"
-        ex = Exchange(
-            self, request_id=self.server.context.next_request_id(), path="", raw_query="", params={}
-        )
-        ex.send_error(408, "REQUEST_TIMEOUT", f"the request was not received within {limit:g} s")
+        limit = self.server.context.limits.request_timeout
+        self.send_error(408, f"the request was not received within {limit:g} s")
 
     def log_message(self, format: str, *args: Any) -> None:
         if logger.isEnabledFor(logging.DEBUG):
