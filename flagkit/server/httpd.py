@@ -167,6 +167,8 @@ class LocalHTTPServer(HTTPServer):
     def _serve_connection(self, conn: socket.socket, address: Any) -> None:
         try:
             self.finish_request(conn, address)
+        except (ConnectionError, TimeoutError) as exc:  # the client went away or stalled
+            logger.debug("connection from %s ended: %r", address, exc)
         except Exception:
             self.handle_error(conn, address)
         finally:
