@@ -162,7 +162,7 @@ class FlagKitServer(InspectionAPI):
             request_timeout=_positive("request_timeout", request_timeout),
             heartbeat_interval=_positive("heartbeat_interval", heartbeat_interval),
         )
-        self.verify_signatures = bool(verify_signatures)
+        self._verify_signatures = bool(verify_signatures)
         if admin_token is not None and (
             not isinstance(admin_token, str)
             or not admin_token
@@ -256,7 +256,7 @@ class FlagKitServer(InspectionAPI):
             keys=self._keys,
             limits=self._limits,
             admin_token=self._admin_token,
-            verify_signatures=self.verify_signatures,
+            verify_signatures=self._verify_signatures,
             stopping=self._stop_event,
             next_request_id=self._next_request_id,
             admin=self,
@@ -340,6 +340,11 @@ class FlagKitServer(InspectionAPI):
     def admin_token(self) -> str:
         """Bearer token of the admin API."""
         return self._admin_token
+
+    @property
+    def verify_signatures(self) -> bool:
+        """Whether event batches must carry a valid ``X-Signature`` (403 otherwise)."""
+        return self._verify_signatures
 
     @property
     def heartbeat_interval(self) -> float:
