@@ -222,7 +222,13 @@ class Exchange:
 
     def _read_body(self, limit: int) -> None:
         encoding = self.headers.get("Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1 or len(self.headers.get_all("Transfer-Encoding") or []) > 1:
+            self.close_connection()
+            raise bad_request("repeated Content-Length or Transfer-Encoding header")
         if encoding is not None:
+            if lengths:  # both: the chunked framing wins, but the connection is not reused
+                self.close_connection()
             if encoding.strip().lower() != "chunked":
                 self.close_connection()
                 raise HTTPError(

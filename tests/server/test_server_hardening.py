@@ -196,6 +196,28 @@ def test_bad_content_length_is_a_400(server: FlagKitServer, connect: Any, length
     assert_envelope(read_response(sock), 400, "INVALID_REQUEST")
 
 
+def test_ambiguous_framing_is_refused_or_not_reused(server: FlagKitServer, connect: Any) -> None:
+    """Two Content-Length headers are a 400; Content-Length with chunked uses the chunks
+    and closes the connection, so nothing smuggled after the body is read as a request."""
+    key = f"X-API-Key: {server.api_key}"
+    sock = connect()
+    sock.sendall(post_head("/sdk/events/batch", "Content-Length: 2", "Content-Length: 30", key))
+    assert_envelope(read_response(sock), 400, "INVALID_REQUEST")
+    assert is_closed(sock)
+
+    body = b'{"events": []}'
+    smuggled = b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n"
+    both = post_head(
+        "/sdk/events/batch", "Transfer-Encoding: chunked", f"Content-Length: {len(body)}", key
+    )
+    sock = connect()
+    sock.sendall(both + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n" + smuggled)
+    response = read_response(sock)
+    assert response.status == 200 and response.headers["connection"] == "close"
+    assert is_closed(sock)
+    assert all(r.path != "/api/v1/health" for r in server.requests)
+
+
 # slow, idle and too many clients -----------------------------------------------------------
 
 
