@@ -124,6 +124,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             _route(ctx, ex)
         except HTTPError as exc:
+            ex.done_reading()
             ex.send_error(exc.status, exc.code, exc.message, exc.headers)
         except TimeoutError:
             self.close_connection = True
@@ -165,8 +166,7 @@ def _route(ctx: ServerContext, ex: Exchange) -> None:
         )
     sub = path[len(BASE_PATH) :].rstrip("/") or "/"
     if sub == "/admin" or sub.startswith("/admin/"):
-        ex.done_reading()  # the admin endpoints read the body after checking the token
-        admin.handle(ctx, ex, sub)
+        admin.handle(ctx, ex, sub)  # reads the body (under the deadline) after the token
         return
     route = _SDK_ROUTES.get(sub)
     if route is None:

@@ -250,6 +250,22 @@ def test_a_trickling_client_loses_its_connection_at_the_request_deadline() -> No
         assert httpx.get(srv.base_url + "/health").status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/sdk/events/batch", "/admin/flags/x"])
+def test_a_body_that_stops_arriving_is_cut_at_the_request_deadline(path: str) -> None:
+    """An authenticated request whose body never completes gets a 408 (SDK and admin)."""
+    with FlagKitServer(request_timeout=0.5) as srv:
+        credentials = (
+            f"Authorization: Bearer {srv.admin_token}"
+            if path.startswith("/admin")
+            else f"X-API-Key: {srv.api_key}"
+        )
+        with socket.create_connection((srv.host, srv.port)) as sock:
+            head = post_head(path, "Content-Length: 100", credentials)
+            sock.sendall(head.replace(b"POST", b"PUT" if "admin" in path else b"POST") + b"{")
+            assert_envelope(read_response(sock), 408, "REQUEST_TIMEOUT")
+            assert is_closed(sock)
+
+
 def test_connections_over_the_cap_wait_for_a_free_slot() -> None:
     """With max_connections=3 and three idle clients, a fourth waits; when one leaves,
     it is served."""
