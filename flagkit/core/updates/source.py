@@ -49,7 +49,6 @@ from flagkit.errors import (
     FlagKitError,
     InitializationError,
 )
-from flagkit.http.responses import retried_within_call
 from flagkit.types.config import FlagKitOptions
 from flagkit.types.flag import FlagState
 
@@ -117,6 +116,10 @@ def _retried_by_http(error: FlagKitError) -> bool:
     """Whether the HTTP client already retried ``error`` with backoff within the deadline
     (recoverable network and server faults), or says not to send at all (circuit open):
     retrying those again here would only trip the circuit breaker sooner."""
+    # Imported here: flagkit.http pulls in httpx, which a client that never loads over the
+    # network (offline, tests) does not need to import.
+    from flagkit.http.responses import retried_within_call
+
     return isinstance(error, CircuitOpenError) or (
         error.recoverable
         and not isinstance(error, AuthenticationError)
