@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.types.context import EvaluationContext
 from flagkit.types.events import EventQueueConfig

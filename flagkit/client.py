@@ -21,7 +21,7 @@ How the parts fit (ARCHITECTURE §1 to §5):
   lock). Lookups never raise.
 - **Context** (:mod:`flagkit.core.context_manager`): global → request scope
   (``context_scope``, on ``contextvars``) → per call.
-- **Events** (:mod:`flagkit.core.event_queue`): ``track()`` enqueues; a background thread
+- **Events** (:mod:`flagkit.core.events`): ``track()`` enqueues; a background thread
   batches and sends.
 - **Callbacks** (:mod:`flagkit.core.dispatcher`): ``on_ready``/``on_update``/``on_error`` and
   listeners run on the ``flagkit-dispatch`` thread, never under a lock.
@@ -66,7 +66,7 @@ from flagkit.core.context_manager import (
 )
 from flagkit.core.dispatcher import Dispatcher, Listeners
 from flagkit.core.evaluator import evaluate as evaluate_flag
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.core.polling_manager import PollingManager
 from flagkit.errors import (
     FlagKitError,
@@ -1527,7 +1527,7 @@ class FlagKitClient:
         http = self._http
         if http is not None:
             http.reset_after_fork()
-        self._events.after_fork_in_child()
+        self._events.after_fork()
         had_poller = self._poller is not None
         streaming = self._streaming
         # The parent's poller has no thread here; drop it without touching its lock.

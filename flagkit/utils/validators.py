@@ -1,6 +1,6 @@
 """Input validation shared by the client and the local server: flag keys and API keys.
 
-Event types are validated by the event pipeline (:mod:`flagkit.core.event_queue`).
+Event types are validated by the event pipeline (:mod:`flagkit.core.events.validation`).
 """
 
 from __future__ import annotations

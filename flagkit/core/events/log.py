@@ -1,4 +1,4 @@
-"""Crash-resilient event log shared by processes (PROTOCOL §11, wired as the SPEC asks).
+"""The crash-resilient event log shared by processes (``docs/protocol.md §11``).
 
 One directory (mode 0700) holds::
 
@@ -18,8 +18,10 @@ Lines of the log::
     {"id": ..., "status": "dropped"}                                           the disk cap
 
 A line with a ``type`` key is a full record; other lines update the status (and owner) of an
-id already seen. Blank or unparsable lines, and lines for unknown ids, are skipped, so a line
-torn by a crash costs only itself (the next writer starts on a fresh line).
+id already seen. Unreadable lines (torn by a crash, invalid UTF-8, nested too deep for the
+reader, not an object) are skipped and counted, lines for unknown ids ignored: a bad line
+costs only itself (the next writer starts on a fresh line). A record that cannot be sent (a
+``NaN`` the reader accepts but the encoder refuses) is marked ``dropped`` and counted.
 
 **Ownership.** Each queue writes its records with its own owner id and holds an ``flock`` on
 its owner file while it lives; the kernel releases that lock when the process dies, even by
@@ -28,13 +30,13 @@ its owner is ``null`` (released) or its owner file is not locked (the owner is g
 are decided and written under the log lock, so two live processes never claim the same
 records. A queue that crashed after a POST but before writing ``sent`` leaves its records
 ``sending``; whoever claims them sends them again: delivery is at least once, and the server
-drops duplicates by ``eventId`` (PROTOCOL §20.6).
+drops duplicates by ``eventId`` (``docs/protocol.md §20.6``).
 
 **Compaction** rewrites the log keeping only unsent records (with their status and owner
 folded into the full record) and drops the oldest claimable records beyond
 ``max_persisted_events``.
 
-Not thread-safe: one :class:`EventPersistence` is driven by one thread (the events thread).
+Not thread-safe: one :class:`EventLog` is driven by one thread (the events thread).
 Several instances, in one process or many, may share a directory. POSIX only (``fcntl``).
 """
 
@@ -59,7 +61,7 @@ __all__ = [
     "LOCK_FILE_NAME",
     "LOG_FILE_NAME",
     "OWNER_FILE_PREFIX",
-    "EventPersistence",
+    "EventLog",
     "RecoveredEvent",
     "ScanResult",
     "default_event_storage_path",
@@ -82,7 +84,7 @@ def _dumps(obj: object) -> str:
 
 
 def default_event_storage_path() -> str:
-    """``<system temp dir>/flagkit/events`` (PROTOCOL §11); read only when called."""
+    """``<system temp dir>/flagkit/events`` (``docs/protocol.md §11``); read only when called."""
     import tempfile
 
     return os.path.join(tempfile.gettempdir(), "flagkit", "events")
@@ -92,8 +94,8 @@ def default_event_storage_path() -> str:
 class RecoveredEvent:
     """An unsent event claimed from the log.
 
-    ``wire`` is the stored wire event; it is ``None`` for records written by the published
-    SDK (which stored only ``type``/``data``/``timestamp``): the queue rebuilds those.
+    ``wire`` is the stored wire event; it is ``None`` for records in the older format of
+    ``docs/protocol.md §11`` (only ``type``/``data``/``timestamp``): the queue rebuilds those.
     ``released_by`` names the queue that handed the event back (``None`` if its owner died).
     """
 
@@ -107,12 +109,14 @@ class RecoveredEvent:
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """What :meth:`EventPersistence.scan` found and did."""
+    """What :meth:`EventLog.scan` found and did."""
 
     claimed: list[RecoveredEvent]
-    dropped: int
+    dropped: int  # unsent records dropped for the max_persisted_events cap
     unclaimed: int
     size: int
+    unreadable: int = 0  # lines skipped because they could not be read
+    unencodable: int = 0  # records dropped because their event cannot be encoded as JSON
 
 
 class _Entry:
@@ -120,12 +124,29 @@ class _Entry:
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
-        status = record.get("status")
-        self.status: str = status if status in _STATUSES else "pending"
+        self.status: str = _status_of(record.get("status")) or "pending"
         self.owner: str | None = _owner_of(record.get("owner"))
         released = record.get("releasedBy")
         self.released_by: str | None = released if isinstance(released, str) else None
         self.sent_at: object = record.get("sentAt")
+
+
+def _status_of(value: object) -> str | None:
+    return value if isinstance(value, str) and value in _STATUSES else None
+
+
+def _sendable(record: Mapping[str, Any]) -> bool:
+    """Whether the record can be sent: it has a string type, and its event can be encoded
+    (the JSON reader accepts ``NaN`` and deep nesting, the encoder of the HTTP body does not).
+    """
+    if not isinstance(record.get("type"), str):
+        return False
+    try:
+        _dumps(record.get("event"))
+        _dumps(record.get("data"))
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def _owner_of(value: object) -> str | None:
@@ -143,25 +164,18 @@ def _write_all(fd: int, payload: bytes) -> None:
         view = view[written:]
 
 
-class EventPersistence:
+class EventLog:
     """The JSON-lines event log in one directory, shared safely by processes.
 
-    >>> store = EventPersistence("/tmp/flagkit-demo")   # doctest: +SKIP
-    >>> store.open()                                     # doctest: +SKIP
-    >>> store.append([("3f0c...", "purchase", 1700000000000, {"eventType": "purchase"})])
-    ... # doctest: +SKIP
+    >>> store = EventLog("/tmp/flagkit-demo"); store.open()                 # doctest: +SKIP
+    >>> store.append([("3f0c...", "purchase", 1700000000000, {})])  # doctest: +SKIP
 
     Every method raises :class:`~flagkit.errors.StorageError` (``CACHE_STORAGE_FULL`` when the
     disk or a quota is full, ``CACHE_READ_ERROR`` / ``CACHE_WRITE_ERROR`` otherwise) naming the
     path and the OS reason. Not thread-safe; see the module docstring for the file protocol.
     """
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str],
-        *,
-        max_persisted_events: int = 10000,
-    ) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_persisted_events: int = 10000):
         self.directory: str = os.fspath(directory)
         self.max_persisted_events = max_persisted_events
         self._lock_path = os.path.join(self.directory, LOCK_FILE_NAME)
@@ -170,6 +184,7 @@ class EventPersistence:
         self._owner_fd: int | None = None
         self._held_fd: int | None = None  # the log lock's descriptor while it is held
         self._size = 0
+        self._unreadable = 0  # lines skipped by the last read
 
     @staticmethod
     def _new_owner_id() -> str:
@@ -270,7 +285,7 @@ class EventPersistence:
             os.unlink(self._owner_path(self._owner))
         os.close(fd)
 
-    def abandon_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: forget the parent's owner lock without releasing it.
 
         The parent still owns its records; the child takes a new owner id and must call
@@ -356,7 +371,9 @@ class EventPersistence:
                         continue
                     try:
                         obj = json.loads(line)
-                    except ValueError:
+                    except (ValueError, RecursionError):
+                        # Torn, invalid UTF-8 (UnicodeDecodeError is a ValueError), or nested
+                        # deeper than the reader's recursion limit.
                         skipped += 1
                         continue
                     if not isinstance(obj, dict):
@@ -370,8 +387,8 @@ class EventPersistence:
                         entries[event_id] = _Entry(obj)
                         continue
                     entry = entries.get(event_id)
-                    status = obj.get("status")
-                    if entry is None or status not in _STATUSES:
+                    status = _status_of(obj.get("status"))
+                    if entry is None or status is None:
                         continue
                     entry.status = status
                     if "owner" in obj:
@@ -384,6 +401,7 @@ class EventPersistence:
                 self._size = handle.tell()
         except OSError as exc:
             raise self._error("read", self.log_path, exc) from exc
+        self._unreadable = skipped
         if skipped:
             _log.warning("event log %s: skipped %d unreadable line(s)", self.log_path, skipped)
         return entries
@@ -450,7 +468,23 @@ class EventPersistence:
                     len(dropped),
                 )
             remaining = [e for e in claimable if id(e) not in dropped]
-            claims = remaining[: max(claim_limit, 0)]
+            claims: list[_Entry] = []
+            unencodable = 0
+            for entry in remaining:
+                if len(claims) >= claim_limit:
+                    break
+                if _sendable(entry.record):
+                    claims.append(entry)
+                else:
+                    dropped.add(id(entry))
+                    entry.status = "dropped"
+                    unencodable += 1
+            if unencodable:
+                _log.warning(
+                    "event log %s: dropped %d record(s) that cannot be sent (not a JSON event)",
+                    self.log_path,
+                    unencodable,
+                )
             for entry in claims:
                 entry.owner = self._owner
                 entry.status = "pending"
@@ -470,9 +504,11 @@ class EventPersistence:
             claimed = [self._recovered(e) for e in claims]
             return ScanResult(
                 claimed=[c for c in claimed if c is not None],
-                dropped=len(dropped),
-                unclaimed=len(remaining) - len(claims),
+                dropped=len(dropped) - unencodable,
+                unclaimed=len(remaining) - len(claims) - unencodable,
                 size=self._size,
+                unreadable=self._unreadable,
+                unencodable=unencodable,
             )
 
     def _append_lines_locked(self, lines: Sequence[str]) -> None:

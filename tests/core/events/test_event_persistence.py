@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.event_persistence import (
+from flagkit.core.events import EventQueue
+from flagkit.core.events.log import (
     LOCK_FILE_NAME,
     LOG_FILE_NAME,
     OWNER_FILE_PREFIX,
-    EventPersistence,
+    EventLog,
 )
-from flagkit.core.event_queue import EventQueue
 from flagkit.errors import StorageError
 from flagkit.types.events import FlushResult
 from tests.support import run_in_fork, wait_until
@@ -187,7 +187,7 @@ def test_records_of_a_live_owner_are_left_alone_until_it_stops(
     make_queue: Callable[..., EventQueue], recorder: Recorder, store_dir: Path
 ) -> None:
     """A live process's unsent records are not claimed; once it closes they are."""
-    other = EventPersistence(store_dir)
+    other = EventLog(store_dir)
     other.open()
     event_id = str(uuid.uuid4())
     other.append([(event_id, "live", 1, {"eventType": "live", "eventId": event_id})])
@@ -337,7 +337,7 @@ def test_forked_child_does_not_claim_the_parents_records(
 
     def child() -> dict[str, Any]:
         recorder.gate.set()  # the child's copy; the parent's POST stays stuck
-        parent.after_fork_in_child()
+        parent.after_fork()
         parent.track("e", {"i": 2})
         result = parent.flush(timeout=5)  # after the child's start-up recovery pass
         report = {
@@ -404,8 +404,8 @@ def test_storage_failing_later_falls_back_to_memory_without_loss(
 def test_persistence_object_validates_statuses_and_claims_once(store_dir: Path) -> None:
     """Two live instances on one directory never both claim the same orphaned record."""
     ids = orphan_records(store_dir, 4)
-    first = EventPersistence(store_dir)
-    second = EventPersistence(store_dir)
+    first = EventLog(store_dir)
+    second = EventLog(store_dir)
     first.open()
     second.open()
     try:

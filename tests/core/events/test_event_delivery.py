@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.testing import FlagKitServer
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions

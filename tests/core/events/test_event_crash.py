@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.event_persistence import LOG_FILE_NAME
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
+from flagkit.core.events.log import LOG_FILE_NAME
 from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.testing import FlagKitServer
 from flagkit.types.events import EventQueueConfig
@@ -32,7 +32,7 @@ from flagkit.types.events import EventQueueConfig
 CHILD = r"""
 import dataclasses, json, logging, os, resource, signal, sys, threading, time, uuid
 
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.types.events import EventQueueConfig
 from tests.support import wait_until

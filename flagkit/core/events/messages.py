@@ -1,0 +1,117 @@
+"""The messages of the event pipeline, and what a send failure means.
+
+Callers reach the events thread only through its inbox: the event tuples ``track()``
+queues, :class:`FlushRequest` (``flush()``, or ``close()`` with ``final``) and
+:class:`Abort`. :class:`SendThread` calls the sender and hands back each outcome, which
+:func:`classify` sorts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from queue import SimpleQueue
+from typing import Any, Final
+
+from flagkit.core.events.wire import Incoming
+from flagkit.errors import AuthenticationError, FlagKitError
+from flagkit.types.events import FlushResult
+
+__all__ = ["Abort", "FlushRequest", "Message", "SendThread", "Sender", "classify", "encodable"]
+
+Sender = Callable[[list[dict[str, Any]]], object]  # the return value is ignored
+
+#: Client errors that say "this request will never succeed as it is".
+_PERMANENT_STATUSES: Final = frozenset({400, 403, 405, 410, 411, 413, 414, 415, 422})
+
+
+class FlushRequest:
+    """A ``flush()``/``close()`` waiting for the events queued before it."""
+
+    __slots__ = ("attempted", "done", "dropped_base", "final", "result", "sent_base", "target")
+
+    def __init__(self, *, final: bool = False) -> None:
+        self.final = final
+        self.done = threading.Event()
+        self.result: FlushResult | None = None
+        self.target = 0  # the last event it waits for (set by the worker)
+        self.sent_base = 0
+        self.dropped_base = 0
+        self.attempted = False
+
+
+class Abort:
+    """``close()`` timed out: stop without sending more."""
+
+    __slots__ = ()
+
+
+Message = Incoming | FlushRequest | Abort
+
+
+def classify(error: BaseException) -> str:
+    """What a send failure means for its batch: ``"key"`` (the API key was rejected: stop
+    sending), ``"batch"`` (a permanent client error: drop the batch), ``"encoding"`` (the
+    body could not be encoded: find the bad events) or ``"retry"``."""
+    status = error.status_code if isinstance(error, FlagKitError) else None
+    rate_limited = status == 429 or getattr(error, "code", "") == "AUTH_RATE_LIMITED"
+    if isinstance(error, AuthenticationError) and status in (None, 401) and not rate_limited:
+        return "key"
+    if status in _PERMANENT_STATUSES:
+        return "batch"
+    if isinstance(error, (TypeError, ValueError, RecursionError)) or (
+        isinstance(error, FlagKitError) and error.code == "INTERNAL_ERROR" and status is None
+    ):
+        return "encoding"
+    return "retry"
+
+
+def encodable(wire: dict[str, Any]) -> bool:
+    """Whether the HTTP layer can encode ``wire`` (no NaN/Infinity, nothing exotic)."""
+    try:
+        json.dumps(wire, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
+
+
+class SendThread:
+    """The ``flagkit-events-send`` thread: calls ``sender`` for each submitted batch and
+    appends the outcome (``None`` or the exception) to ``outcomes``, then sets ``wake``.
+    Started on the first batch, so a queue that never sends never starts it."""
+
+    def __init__(self, sender: Sender, wake: threading.Event) -> None:
+        self._sender = sender
+        self._wake = wake
+        self._jobs: SimpleQueue[list[dict[str, Any]] | None] = SimpleQueue()
+        self.outcomes: deque[BaseException | None] = deque()
+        self.thread: threading.Thread | None = None
+
+    def submit(self, batch: list[dict[str, Any]]) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(
+                target=self._run, name="flagkit-events-send", daemon=True
+            )
+            self.thread.start()
+        self._jobs.put(batch)
+
+    def stop(self) -> None:
+        """Ask the thread to exit after its current POST."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            outcome: BaseException | None = None
+            try:
+                self._sender(job)
+            except BaseException as exc:  # handed to the events thread, which decides
+                outcome = exc
+            self.outcomes.append(outcome)
+            self._wake.set()
+            if outcome is not None and not isinstance(outcome, Exception):
+                raise outcome  # KeyboardInterrupt, SystemExit: not ours to swallow
