@@ -105,6 +105,7 @@ class RecoveredEvent:
     wire: dict[str, Any] | None
     data: dict[str, Any] | None
     released_by: str | None
+    size: int = 0  # of its JSON, to bound the POSTs it goes in
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +136,16 @@ def _status_of(value: object) -> str | None:
     return value if isinstance(value, str) and value in _STATUSES else None
 
 
-def _sendable(record: Mapping[str, Any]) -> bool:
-    """Whether the record can be sent: it has a string type, and its event can be encoded
-    (the JSON reader accepts ``NaN`` and deep nesting, the encoder of the HTTP body does not).
-    """
+def _encoded_size(record: Mapping[str, Any]) -> int | None:
+    """The JSON size of the record's event, or ``None`` if it cannot be sent: no string type,
+    or an event the encoder refuses (the reader accepts ``NaN`` and deep nesting, the encoder
+    of the HTTP body does not)."""
     if not isinstance(record.get("type"), str):
-        return False
+        return None
     try:
-        _dumps(record.get("event"))
-        _dumps(record.get("data"))
+        return len(_dumps(record.get("event"))) + len(_dumps(record.get("data")))
     except (TypeError, ValueError, RecursionError):
-        return False
-    return True
+        return None
 
 
 def _owner_of(value: object) -> str | None:
@@ -468,13 +467,14 @@ class EventLog:
                     len(dropped),
                 )
             remaining = [e for e in claimable if id(e) not in dropped]
-            claims: list[_Entry] = []
+            claims: list[tuple[_Entry, int]] = []
             unencodable = 0
             for entry in remaining:
                 if len(claims) >= claim_limit:
                     break
-                if _sendable(entry.record):
-                    claims.append(entry)
+                size = _encoded_size(entry.record)
+                if size is not None:
+                    claims.append((entry, size))
                 else:
                     dropped.add(id(entry))
                     entry.status = "dropped"
@@ -485,7 +485,7 @@ class EventLog:
                     self.log_path,
                     unencodable,
                 )
-            for entry in claims:
+            for entry, _ in claims:
                 entry.owner = self._owner
                 entry.status = "pending"
             if compact:
@@ -493,7 +493,7 @@ class EventLog:
             else:
                 lines = [
                     _dumps({"id": e.record["id"], "status": "pending", "owner": self._owner})
-                    for e in claims
+                    for e, _ in claims
                 ]
                 lines.extend(
                     _dumps({"id": e.record["id"], "status": "dropped"})
@@ -501,9 +501,8 @@ class EventLog:
                     if id(e) in dropped
                 )
                 self._append_lines_locked(lines)
-            claimed = [self._recovered(e) for e in claims]
             return ScanResult(
-                claimed=[c for c in claimed if c is not None],
+                claimed=[self._recovered(e, size) for e, size in claims],
                 dropped=len(dropped) - unencodable,
                 unclaimed=len(remaining) - len(claims) - unencodable,
                 size=self._size,
@@ -575,11 +574,8 @@ class EventLog:
                 os.close(dir_fd)
 
     @staticmethod
-    def _recovered(entry: _Entry) -> RecoveredEvent | None:
+    def _recovered(entry: _Entry, size: int) -> RecoveredEvent:
         record = entry.record
-        event_type = record.get("type")
-        if not isinstance(event_type, str):
-            return None
         timestamp = record.get("timestamp")
         timestamp_ms = (
             int(timestamp)
@@ -592,9 +588,10 @@ class EventLog:
         data = record.get("data")
         return RecoveredEvent(
             event_id=record["id"],
-            event_type=event_type,
+            event_type=str(record["type"]),
             timestamp_ms=timestamp_ms,
             wire=wire if isinstance(wire, dict) else None,
             data=data if isinstance(data, dict) else None,
             released_by=entry.released_by,
+            size=size,
         )

@@ -8,7 +8,6 @@ queues, :class:`FlushRequest` (``flush()``, or ``close()`` with ``final``) and
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from flagkit.core.events.wire import Incoming
 from flagkit.errors import AuthenticationError, FlagKitError
 from flagkit.types.events import FlushResult
 
-__all__ = ["Abort", "FlushRequest", "Message", "SendThread", "Sender", "classify", "encodable"]
+__all__ = ["Abort", "FlushRequest", "Message", "SendThread", "Sender", "classify"]
 
 Sender = Callable[[list[dict[str, Any]]], object]  # the return value is ignored
 
@@ -53,28 +52,14 @@ Message = Incoming | FlushRequest | Abort
 
 def classify(error: BaseException) -> str:
     """What a send failure means for its batch: ``"key"`` (the API key was rejected: stop
-    sending), ``"batch"`` (a permanent client error: drop the batch), ``"encoding"`` (the
-    body could not be encoded: find the bad events) or ``"retry"``."""
+    sending), ``"batch"`` (a permanent client error: drop the batch) or ``"retry"``."""
     status = error.status_code if isinstance(error, FlagKitError) else None
     rate_limited = status == 429 or getattr(error, "code", "") == "AUTH_RATE_LIMITED"
     if isinstance(error, AuthenticationError) and status in (None, 401) and not rate_limited:
         return "key"
     if status in _PERMANENT_STATUSES:
         return "batch"
-    if isinstance(error, (TypeError, ValueError, RecursionError)) or (
-        isinstance(error, FlagKitError) and error.code == "INTERNAL_ERROR" and status is None
-    ):
-        return "encoding"
     return "retry"
-
-
-def encodable(wire: dict[str, Any]) -> bool:
-    """Whether the HTTP layer can encode ``wire`` (no NaN/Infinity, nothing exotic)."""
-    try:
-        json.dumps(wire, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return False
-    return True
 
 
 class SendThread:

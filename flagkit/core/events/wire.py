@@ -174,6 +174,6 @@ class WireBuilder:
             recovered.event_type,
             recovered.timestamp_ms,
             wire,
-            EVENT_OVERHEAD + len(str(wire.get("eventData", ""))),
+            EVENT_OVERHEAD + recovered.size,
             True,
         )

@@ -20,8 +20,6 @@ Send outcomes (``docs/protocol.md §10.4``):
   counted as ``rejected``; reported once through ``on_error``;
 - a permanent client error (400, 403 invalid signature, 413, ...): that batch is dropped,
   counted as ``rejected`` and reported once through ``on_error``;
-- an event that cannot be encoded (the sender raised an encoding error): dropped and
-  counted, the rest of the batch is sent;
 - anything else (5xx, 408, 429, network, a sender bug): the batch goes back to the front of
   the queue and is retried with exponential backoff and jitter.
 
@@ -47,7 +45,6 @@ from flagkit.core.events.messages import (
     Sender,
     SendThread,
     classify,
-    encodable,
 )
 from flagkit.core.events.wire import Incoming, Pending, WireBuilder
 from flagkit.errors import FlagKitError, StorageError
@@ -278,8 +275,6 @@ class Worker:
                 continue
             error = outcome if isinstance(outcome, Exception) else RuntimeError(repr(outcome))
             kind = classify(error)
-            if kind == "encoding" and self._drop_unencodable(batch):
-                continue
             if kind == "key":
                 self._key_rejected(batch, error)
             elif kind == "batch":
@@ -345,26 +340,6 @@ class Worker:
             )
             self._report(error)
 
-    def _drop_unencodable(self, batch: list[Pending]) -> bool:
-        """Drop the events of ``batch`` JSON cannot encode; requeue the rest. False if none."""
-        good: list[Pending] = []
-        bad: list[Pending] = []
-        for pending in batch:
-            (good if encodable(pending.wire) else bad).append(pending)
-        if not bad:
-            return False
-        self._pending.extendleft(reversed(good))
-        self._mark(good, "pending")
-        self._mark(bad, "dropped")
-        self._counters.add_dropped(len(bad))
-        with self._counters.lock:
-            self._counters.unreadable += len(bad)
-        self._drain_mode = True
-        self._logger.warning(
-            "flagkit: dropped %d event(s) that cannot be encoded as JSON", len(bad)
-        )
-        return True
-
     # ---------------------------------------------------------------- flush requests
 
     def _outstanding(self) -> int:
@@ -418,6 +393,16 @@ class Worker:
             result = log.scan(claim_limit=self._claimable(), compact=True)
         except StorageError as exc:
             self._storage_failed(exc)
+            return
+        except Exception as exc:  # e.g. a NUL byte in the path: carry on in memory
+            self._storage_failed(
+                StorageError(
+                    "CACHE_WRITE_ERROR",
+                    f"event persistence cannot use {log.directory!r}: {exc!r}",
+                    details={"path": log.directory},
+                    cause=exc,
+                )
+            )
             return
         self._adopt(result)
         self._compact_at = max(config.compaction_threshold_bytes, 2 * result.size)
