@@ -3,7 +3,7 @@
 One directory (mode 0700) holds::
 
     flagkit-events.lock                 taken with flock(LOCK_EX) around every read and write
-    flagkit-events-current.jsonl        the log: JSON lines, appended, fsync'd
+    flagkit-events-current.jsonl        the log: JSON lines, appended (full records fsync'd)
     flagkit-events-owner-<owner>.lock   one per live queue, flock'ed for the queue's lifetime
 
 Lines of the log::
@@ -302,10 +302,10 @@ class EventLog:
 
     # -- writes ------------------------------------------------------------------------
 
-    def _append_lines(self, lines: Sequence[str]) -> None:
+    def _append_lines(self, lines: Sequence[str], *, sync: bool = False) -> None:
         if lines:
             with self._locked():
-                self._append_lines_locked(lines)
+                self._append_lines_locked(lines, sync=sync)
 
     def append(self, events: Sequence[tuple[str, str, int, Mapping[str, Any]]]) -> list[str]:
         """Append full ``pending`` records owned by this instance, then fsync.
@@ -328,7 +328,7 @@ class EventLog:
                 lines.append(_dumps(record))
             except (TypeError, ValueError):
                 skipped.append(event_id)
-        self._append_lines(lines)
+        self._append_lines(lines, sync=True)
         return skipped
 
     def mark(self, ids: Sequence[str], status: str, *, sent_at_ms: int | None = None) -> None:
@@ -510,8 +510,10 @@ class EventLog:
                 unencodable=unencodable,
             )
 
-    def _append_lines_locked(self, lines: Sequence[str]) -> None:
-        # The caller holds the log lock.
+    def _append_lines_locked(self, lines: Sequence[str], *, sync: bool = False) -> None:
+        # The caller holds the log lock. Only full records are fsync'd: a status line lost to
+        # a power cut leaves its record unsent, and the worst outcome is a resend, which the
+        # server drops by eventId (docs/protocol.md §20.6).
         if not lines:
             return
         payload = ("\n".join(lines) + "\n").encode("ascii")
@@ -525,7 +527,8 @@ class EventLog:
                 payload = b"\n" + payload
             try:
                 _write_all(fd, payload)
-                os.fsync(fd)
+                if sync:
+                    os.fsync(fd)
             except OSError:
                 # Leave no torn tail behind (we hold the lock, nobody else appended).
                 with contextlib.suppress(OSError):

@@ -33,6 +33,9 @@ _INT_LIMIT: Final = 10**18  # fast path only; the walk allows bigger ones
 _MAX_INT_BITS: Final = 4096  # ~1233 digits; Python refuses to print ints past 4300 digits
 _MAX_DEPTH: Final = 32
 _PII_WARNED_MAX: Final = 256
+_PII_CACHE_MAX: Final = 4096  # cached verdicts per kind; past it, the check runs each time
+_PII_CACHED_VALUE: Final = 64  # longer strings are checked each time, not cached
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
 
 
 class Invalid(Exception):
@@ -264,22 +267,31 @@ class Admission:
 
 
 class PiiWarner:
-    """The non-strict PII scan on the events thread: warns once per set of fields."""
+    """The non-strict PII scan on the events thread: warns once per set of fields.
+
+    Most events carry small flat data whose field names repeat from event to event, so the
+    check runs per field and its verdict is cached: by field name for a number, boolean or
+    null value (values of those types are never personal data), by name and value for a
+    short string. Nested data, or a field the cache cannot hold, goes to the check itself.
+    Not thread-safe (the events thread owns it).
+    """
 
     def __init__(self, check: PiiCheck, logger: logging.Logger) -> None:
         self._check = check
         self._logger = logger
         self._warned: set[tuple[str, ...]] = set()
+        self._by_name: dict[str, tuple[str, ...]] = {}
+        self._by_value: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def scan(self, data: Mapping[str, Any]) -> None:
         try:
-            paths = self._check(data, "event")
+            paths = self._findings(data)
         except Exception:
             self._logger.exception("flagkit: PII check failed")
             return
         if not paths:
             return
-        key = tuple(sorted(paths))
+        key = tuple(sorted(set(paths)))
         if key in self._warned:
             return
         if len(self._warned) < _PII_WARNED_MAX:
@@ -289,3 +301,29 @@ class PiiWarner:
             "(strict_pii_mode makes track() refuse such events)",
             ", ".join(key),
         )
+
+    def _findings(self, data: Mapping[str, Any]) -> list[str]:
+        found: list[str] = []
+        for name, value in data.items():
+            kind = type(value)
+            if kind is str:
+                if len(value) > _PII_CACHED_VALUE:
+                    found.extend(self._check({name: value}, "event"))
+                    continue
+                cache = self._by_value
+                pair = (name, value)
+                verdict = cache.get(pair)
+                if verdict is None:
+                    verdict = tuple(self._check({name: value}, "event"))
+                    if len(cache) < _PII_CACHE_MAX:
+                        cache[pair] = verdict
+            elif kind in _SCALARS:
+                verdict = self._by_name.get(name)
+                if verdict is None:
+                    verdict = tuple(self._check({name: value}, "event"))
+                    if len(self._by_name) < _PII_CACHE_MAX:
+                        self._by_name[name] = verdict
+            else:
+                return self._check(data, "event")  # nested: the check walks it whole
+            found.extend(verdict)
+        return found
