@@ -44,17 +44,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import math
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from flagkit.core.events.records import (
+    STATUSES,
+    UNSENT,
+    Entry,
+    dumps,
+    encoded_size,
+    read_entries,
+    status_line,
+)
 from flagkit.errors import StorageError
 
 __all__ = [
@@ -71,16 +78,9 @@ LOCK_FILE_NAME: Final = "flagkit-events.lock"
 LOG_FILE_NAME: Final = "flagkit-events-current.jsonl"
 OWNER_FILE_PREFIX: Final = "flagkit-events-owner-"
 
-_UNSENT: Final = frozenset({"pending", "sending"})
-_STATUSES: Final = frozenset({"pending", "sending", "sent", "dropped", "failed"})
-_OWNER_RE: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 _FULL_DISK_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 _log = logging.getLogger("flagkit.events")
-
-
-def _dumps(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def default_event_storage_path() -> str:
@@ -118,42 +118,6 @@ class ScanResult:
     size: int
     unreadable: int = 0  # lines skipped because they could not be read
     unencodable: int = 0  # records dropped because their event cannot be encoded as JSON
-
-
-class _Entry:
-    __slots__ = ("owner", "record", "released_by", "sent_at", "status")
-
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.record = record
-        self.status: str = _status_of(record.get("status")) or "pending"
-        self.owner: str | None = _owner_of(record.get("owner"))
-        released = record.get("releasedBy")
-        self.released_by: str | None = released if isinstance(released, str) else None
-        self.sent_at: object = record.get("sentAt")
-
-
-def _status_of(value: object) -> str | None:
-    return value if isinstance(value, str) and value in _STATUSES else None
-
-
-def _encoded_size(record: Mapping[str, Any]) -> int | None:
-    """The JSON size of the record's event, or ``None`` if it cannot be sent: no string type,
-    or an event the encoder refuses (the reader accepts ``NaN`` and deep nesting, the encoder
-    of the HTTP body does not)."""
-    if not isinstance(record.get("type"), str):
-        return None
-    try:
-        return len(_dumps(record.get("event"))) + len(_dumps(record.get("data")))
-    except (TypeError, ValueError, RecursionError):
-        return None
-
-
-def _owner_of(value: object) -> str | None:
-    # Owner ids come from a shared file: anything odd is treated as "no owner" so a path
-    # built from it can never leave the directory.
-    if isinstance(value, str) and _OWNER_RE.fullmatch(value):
-        return value
-    return None
 
 
 def _write_all(fd: int, payload: bytes) -> None:
@@ -325,7 +289,7 @@ class EventLog:
                 "event": wire,
             }
             try:
-                lines.append(_dumps(record))
+                lines.append(dumps(record))
             except (TypeError, ValueError):
                 skipped.append(event_id)
         self._append_lines(lines, sync=True)
@@ -333,73 +297,42 @@ class EventLog:
 
     def mark(self, ids: Sequence[str], status: str, *, sent_at_ms: int | None = None) -> None:
         """Append a status line per id (``sending``, ``sent``, ``pending`` or ``dropped``)."""
-        if status not in _STATUSES:
+        if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
+        sent_at = None
         if status == "sent":
             sent_at = sent_at_ms if sent_at_ms is not None else int(time.time() * 1000)
-            lines = [_dumps({"id": i, "status": status, "sentAt": sent_at}) for i in ids]
-        else:
-            lines = [_dumps({"id": i, "status": status}) for i in ids]
-        self._append_lines(lines)
+        self._append_lines([status_line(i, status, sent_at) for i in ids])
 
     def release(self, ids: Sequence[str]) -> None:
         """Hand unsent records back: any queue on this directory may claim them."""
         lines = [
-            _dumps({"id": i, "status": "pending", "owner": None, "releasedBy": self._owner})
+            dumps({"id": i, "status": "pending", "owner": None, "releasedBy": self._owner})
             for i in ids
         ]
         self._append_lines(lines)
 
     # -- reads -------------------------------------------------------------------------
 
-    def _read(self) -> dict[str, _Entry]:
-        entries: dict[str, _Entry] = {}
+    def _read(self) -> dict[str, Entry]:
         try:
             handle = open(self.log_path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             self._size = 0
-            return entries
+            return {}
         except OSError as exc:
             raise self._error("read", self.log_path, exc) from exc
-        skipped = 0
         try:
             with handle:
-                for raw in handle:
-                    line = raw.strip()
-                    if not line:
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except (ValueError, RecursionError):
-                        # Torn, invalid UTF-8 (UnicodeDecodeError is a ValueError), or nested
-                        # deeper than the reader's recursion limit.
-                        skipped += 1
-                        continue
-                    if not isinstance(obj, dict):
-                        skipped += 1
-                        continue
-                    event_id = obj.get("id")
-                    if not isinstance(event_id, str) or not event_id:
-                        skipped += 1
-                        continue
-                    if "type" in obj:
-                        entries[event_id] = _Entry(obj)
-                        continue
-                    entry = entries.get(event_id)
-                    status = _status_of(obj.get("status"))
-                    if entry is None or status is None:
-                        continue
-                    entry.status = status
-                    if "owner" in obj:
-                        entry.owner = _owner_of(obj["owner"])
-                    if "releasedBy" in obj:
-                        released = obj["releasedBy"]
-                        entry.released_by = released if isinstance(released, str) else None
-                    if "sentAt" in obj:
-                        entry.sent_at = obj["sentAt"]
+                entries, skipped = read_entries(handle)
                 self._size = handle.tell()
         except OSError as exc:
             raise self._error("read", self.log_path, exc) from exc
+        # Full records are parsed only now, and only those a status line did not settle.
+        for event_id, entry in list(entries.items()):
+            if not entry.settled and not entry.load():
+                del entries[event_id]
+                skipped += 1
         self._unreadable = skipped
         if skipped:
             _log.warning("event log %s: skipped %d unreadable line(s)", self.log_path, skipped)
@@ -439,8 +372,8 @@ class EventLog:
         with self._locked():
             entries = self._read()
             alive: dict[str, bool] = {self._owner: True}
-            unsent = [e for e in entries.values() if e.status in _UNSENT]
-            claimable: list[_Entry] = []
+            unsent = [e for e in entries.values() if e.status in UNSENT]
+            claimable: list[Entry] = []
             for entry in unsent:
                 owner = entry.owner
                 if owner is None:
@@ -467,12 +400,12 @@ class EventLog:
                     len(dropped),
                 )
             remaining = [e for e in claimable if id(e) not in dropped]
-            claims: list[tuple[_Entry, int]] = []
+            claims: list[tuple[Entry, int]] = []
             unencodable = 0
             for entry in remaining:
                 if len(claims) >= claim_limit:
                     break
-                size = _encoded_size(entry.record)
+                size = encoded_size(entry.record)
                 if size is not None:
                     claims.append((entry, size))
                 else:
@@ -492,11 +425,11 @@ class EventLog:
                 self._rewrite([e for e in unsent if id(e) not in dropped])
             else:
                 lines = [
-                    _dumps({"id": e.record["id"], "status": "pending", "owner": self._owner})
+                    dumps({"id": e.event_id, "status": "pending", "owner": self._owner})
                     for e, _ in claims
                 ]
                 lines.extend(
-                    _dumps({"id": e.record["id"], "status": "dropped"})
+                    dumps({"id": e.event_id, "status": "dropped"})
                     for e in unsent
                     if id(e) in dropped
                 )
@@ -540,7 +473,7 @@ class EventLog:
         finally:
             os.close(fd)
 
-    def _rewrite(self, keep: Sequence[_Entry]) -> None:
+    def _rewrite(self, keep: Sequence[Entry]) -> None:
         lines: list[str] = []
         for entry in keep:
             record = dict(entry.record)
@@ -551,7 +484,7 @@ class EventLog:
             else:
                 record.pop("releasedBy", None)
             try:
-                lines.append(_dumps(record))
+                lines.append(dumps(record))
             except (TypeError, ValueError):
                 continue
         payload = "".join(line + "\n" for line in lines).encode("ascii")
@@ -577,7 +510,7 @@ class EventLog:
                 os.close(dir_fd)
 
     @staticmethod
-    def _recovered(entry: _Entry, size: int) -> RecoveredEvent:
+    def _recovered(entry: Entry, size: int) -> RecoveredEvent:
         record = entry.record
         timestamp = record.get("timestamp")
         timestamp_ms = (

@@ -23,6 +23,7 @@ from flagkit.core.events.log import (
     OWNER_FILE_PREFIX,
     EventLog,
 )
+from flagkit.core.events.records import dumps, read_entries, status_line
 from flagkit.errors import StorageError
 from flagkit.types.events import FlushResult
 from tests.support import run_in_fork, wait_until
@@ -419,3 +420,46 @@ def test_persistence_object_validates_statuses_and_claims_once(store_dir: Path) 
     finally:
         first.close()
         second.close()
+
+
+def test_reading_our_own_lines_by_shape_agrees_with_a_plain_json_replay() -> None:
+    """The reader's shortcuts for the lines this SDK writes give the same statuses and
+    owners as parsing every line, and never parse a record a status line settled."""
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    record = {"type": "t", "timestamp": 1, "status": "pending", "owner": "1-aaaaaaaaaaaa"}
+    lines = [
+        dumps({"id": ids[0], **record, "event": {"eventType": "t"}}),
+        status_line(ids[0], "sending"),
+        status_line(ids[0], "sent", 1700000000000),
+        json.dumps({"id": ids[1], **record}),  # another writer's spacing: the general path
+        dumps({"id": ids[1], "status": "pending", "owner": "2-bbbbbbbbbbbb"}),  # a claim
+        dumps({"id": ids[2], **record, "event": {}})[:-5],  # torn, then settled
+        status_line(ids[2], "sent", 1),
+        dumps({"id": ids[3], **record, "owner": None, "releasedBy": "3-cccccccccccc"}),
+        status_line(ids[4], "sending"),  # for an id never seen
+        dumps({"id": "evt_0123", "type": "t", "data": None, "timestamp": 5, "status": "pending"}),
+        status_line("evt_0123", "dropped"),
+    ]
+    entries, skipped = read_entries(line.encode() + b"\n" for line in lines)
+    assert skipped == 0
+    assert sorted(entries) == sorted([*ids[:4], "evt_0123"])
+    expected: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if "type" in parsed:
+            expected[parsed["id"]] = dict(parsed)
+        elif parsed["id"] in expected:
+            expected[parsed["id"]].update(parsed)
+    for event_id, entry in entries.items():
+        if not entry.settled:
+            assert entry.load()
+        want = expected.get(event_id, {"status": "sent"})  # ids[2]: its record was torn
+        assert entry.status == want["status"], event_id
+        if entry.status in ("pending", "sending"):
+            assert entry.owner == want.get("owner"), event_id
+            assert entry.released_by == want.get("releasedBy"), event_id
+    assert entries[ids[0]].settled and entries[ids[2]].settled
+    assert not entries[ids[2]].load()  # the torn record is found unreadable only if needed
