@@ -49,7 +49,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -314,7 +314,7 @@ class EventLog:
 
     # -- reads -------------------------------------------------------------------------
 
-    def _read(self) -> dict[str, Entry]:
+    def _read(self, own: Collection[str]) -> dict[str, Entry]:
         try:
             handle = open(self.log_path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
@@ -328,9 +328,13 @@ class EventLog:
                 self._size = handle.tell()
         except OSError as exc:
             raise self._error("read", self.log_path, exc) from exc
-        # Full records are parsed only now, and only those a status line did not settle.
+        # Full records are parsed only now, and only those a status line did not settle and
+        # that are not this instance's own (those it holds in memory).
+        owner = self._owner
         for event_id, entry in list(entries.items()):
-            if not entry.settled and not entry.load():
+            if entry.settled or (event_id in own and entry.adopt(owner)):
+                continue
+            if not entry.load():
                 del entries[event_id]
                 skipped += 1
         self._unreadable = skipped
@@ -361,16 +365,17 @@ class EventLog:
         finally:
             os.close(fd)
 
-    def scan(self, *, claim_limit: int, compact: bool) -> ScanResult:
+    def scan(self, *, claim_limit: int, compact: bool, own: Collection[str] = ()) -> ScanResult:
         """Claim up to ``claim_limit`` orphaned unsent records (oldest first); maybe compact.
 
         Under the log lock: read the log, find unsent records that are released or whose
         owner is gone, apply the ``max_persisted_events`` cap (dropping the oldest claimable
         records), claim the oldest of the rest for this instance, and either rewrite the log
-        (``compact=True``: only unsent records remain) or append the claim lines.
+        (``compact=True``: only unsent records remain) or append the claim lines. ``own``:
+        ids of events this instance holds, whose records need not be parsed.
         """
         with self._locked():
-            entries = self._read()
+            entries = self._read(own)
             alive: dict[str, bool] = {self._owner: True}
             unsent = [e for e in entries.values() if e.status in UNSENT]
             claimable: list[Entry] = []
@@ -474,8 +479,14 @@ class EventLog:
             os.close(fd)
 
     def _rewrite(self, keep: Sequence[Entry]) -> None:
-        lines: list[str] = []
+        lines: list[bytes] = []
         for entry in keep:
+            raw = entry.raw_line
+            if raw is not None:
+                lines.append(raw)
+                continue
+            if not entry.load():
+                continue
             record = dict(entry.record)
             record["status"] = entry.status
             record["owner"] = entry.owner
@@ -484,10 +495,10 @@ class EventLog:
             else:
                 record.pop("releasedBy", None)
             try:
-                lines.append(dumps(record))
+                lines.append(dumps(record).encode("ascii"))
             except (TypeError, ValueError):
                 continue
-        payload = "".join(line + "\n" for line in lines).encode("ascii")
+        payload = b"".join(line + b"\n" for line in lines)
         tmp = f"{self.log_path}.tmp-{self._owner}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -92,7 +92,10 @@ class EventQueue:
         self._lock = counters.lock  # also guards the lifecycle fields below
         self._inbox: deque[Message] = deque()
         self._wake = threading.Event()
+        # track() takes its slow path once the inbox holds `_threshold` events and the events
+        # thread is not already woken, or holds more than `_trim_at` (then it trims).
         self._threshold = min(config.batch_size, config.max_queue_size)
+        self._trim_at = config.max_queue_size
         self._closed = False
         self._close_result: FlushResult | None = None
         self._close_done = threading.Event()
@@ -165,7 +168,8 @@ class EventQueue:
             return
         inbox = self._inbox
         inbox.append((event_type, admitted[0], _now(), context, admitted[1]))
-        if len(inbox) >= self._threshold:
+        waiting = len(inbox)
+        if waiting >= self._threshold and (waiting > self._trim_at or not self._wake.is_set()):
             self._on_threshold()
 
     def _on_threshold(self) -> None:
@@ -295,7 +299,7 @@ class EventQueue:
             first = not self._closed
             if first:
                 self._closed = True
-                self._threshold = 0  # every later track() takes the slow path
+                self._threshold = self._trim_at = -1  # every later track() takes the slow path
                 thread = self._thread
                 sent_before = request.sent_base = self._counters.sent
                 request.dropped_base = (
@@ -353,7 +357,7 @@ class EventQueue:
         self._reset_runtime()
         if was_closed:
             self._closed = True
-            self._threshold = 0
+            self._threshold = self._trim_at = -1
             self._worker.finished.set()
             self._close_result = FlushResult(0, 0, None)
             self._close_done.set()

@@ -138,6 +138,20 @@ class Entry:
             self._fill(record)
         return True
 
+    def adopt(self, owner: str) -> bool:
+        """Take ``owner`` as the owner of an unparsed record this instance wrote itself (no
+        line changed its owner since), so it need not be parsed; False if that is unknown."""
+        if self._record is not None or self._set & _SET_OWNER:
+            return False
+        self.owner = owner
+        return True
+
+    @property
+    def raw_line(self) -> bytes | None:
+        """The record's line as read, when nothing since changed it (so a rewrite can copy
+        it as it is)."""
+        return self._raw if self._record is None and not self._set else None
+
     @property
     def record(self) -> dict[str, Any]:
         """The full record; call :meth:`load` first."""

@@ -407,6 +407,12 @@ class Worker:
         self._adopt(result)
         self._compact_at = max(config.compaction_threshold_bytes, 2 * result.size)
 
+    def _own_ids(self) -> set[str]:
+        """Ids of the persisted events this worker holds (the log need not parse them)."""
+        own = {p.event_id for p in self._pending}
+        own.update(p.event_id for p in self._inflight or ())
+        return own
+
     def _claimable(self) -> int:
         """How many orphaned events to claim from the log now."""
         if self._config.offline or self._stopping or self._refused is not None:
@@ -477,7 +483,7 @@ class Worker:
         if log is None or log.size < self._compact_at:
             return
         try:
-            result = log.scan(claim_limit=self._claimable(), compact=True)
+            result = log.scan(claim_limit=self._claimable(), compact=True, own=self._own_ids())
         except StorageError as exc:
             self._storage_failed(exc)
             return
@@ -538,7 +544,7 @@ class Worker:
         self._next_rescan = now + self._config.recovery_interval
         compact = log.size >= self._compact_at
         try:
-            result = log.scan(claim_limit=room, compact=compact)
+            result = log.scan(claim_limit=room, compact=compact, own=self._own_ids())
         except StorageError as exc:
             self._storage_failed(exc)
             return
