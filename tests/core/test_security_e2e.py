@@ -166,7 +166,8 @@ def test_unsigned_batches_are_refused_only_by_a_verifying_server(verifying: bool
             assert isinstance(result.error, AuthenticationError)
             assert result.error.status_code == 403
             assert (result.error.details or {}).get("server_error") == "SECURITY_SIGNATURE_INVALID"
-            assert result.pending == 1
+            # A 403 is a permanent refusal: the batch is dropped and counted, not retried.
+            assert result.pending == 0 and client.event_stats.rejected == 1
             assert server.events() == []
             assert not client.is_in_key_rotation()  # a 403 never triggers rotation
         else:
