@@ -107,6 +107,7 @@ class EventQueue:
             on_dropped=self._count_invalid,
             logger=self._logger,
         )
+        self._admit = self._admission.admit
         scan = self._pii_check if not config.strict_pii else None
         self._worker = Worker(
             config,
@@ -163,13 +164,15 @@ class EventQueue:
         and :class:`~flagkit.errors.SecurityError` (``SECURITY_PII_DETECTED``) in strict PII
         mode. Thread-safe.
         """
-        admitted = self._admission.admit(event_type, data, context)
+        admitted = self._admit(event_type, data, context)
         if admitted is None:
             return
+        copied, size = admitted
         inbox = self._inbox
-        inbox.append((event_type, admitted[0], _now(), context, admitted[1]))
-        waiting = len(inbox)
-        if waiting >= self._threshold and (waiting > self._trim_at or not self._wake.is_set()):
+        inbox.append((event_type, copied, _now(), context, size))
+        if len(inbox) >= self._threshold and (
+            len(inbox) > self._trim_at or not self._wake.is_set()
+        ):
             self._on_threshold()
 
     def _on_threshold(self) -> None:

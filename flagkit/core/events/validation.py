@@ -36,6 +36,7 @@ _PII_WARNED_MAX: Final = 256
 _PII_CACHE_MAX: Final = 4096  # cached verdicts per kind; past it, the check runs each time
 _PII_CACHED_VALUE: Final = 64  # longer strings are checked each time, not cached
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
+_NOTHING: Final[tuple[None, int]] = (None, 0)  # admit() for an event without data or context
 
 
 class Invalid(Exception):
@@ -170,6 +171,8 @@ class Admission:
             known = False
         if not known and not self._admit_type(event_type):
             return None
+        if data is None and context is None:
+            return _NOTHING
         size = 0
         admitted: dict[str, Any] | None = None
         if data is not None:
