@@ -51,12 +51,22 @@ Message = Incoming | FlushRequest | Abort
 
 
 def classify(error: BaseException) -> str:
-    """What a send failure means for its batch: ``"key"`` (the API key was rejected: stop
-    sending), ``"batch"`` (a permanent client error: drop the batch) or ``"retry"``."""
+    """What a send failure means for its batch.
+
+    - ``"key"``: the API key was rejected (an ``AuthenticationError`` other than a rate
+      limit: a 401 or 403, or the HTTP layer refusing to send with a key it saw rejected):
+      stop sending for good.
+    - ``"batch"``: a permanent client error for this request (400, a refused signature,
+      413, ...): drop the batch.
+    - ``"retry"``: anything else (5xx, 408, 429, network, a sender bug).
+    """
     status = error.status_code if isinstance(error, FlagKitError) else None
-    rate_limited = status == 429 or getattr(error, "code", "") == "AUTH_RATE_LIMITED"
-    if isinstance(error, AuthenticationError) and status in (None, 401) and not rate_limited:
-        return "key"
+    if isinstance(error, AuthenticationError):
+        rate_limited = status == 429 or error.code == "AUTH_RATE_LIMITED"
+        details = error.details or {}
+        signature = details.get("server_error") == "SECURITY_SIGNATURE_INVALID"
+        if not rate_limited and not signature:
+            return "key"
     if status in _PERMANENT_STATUSES:
         return "batch"
     return "retry"

@@ -15,10 +15,10 @@ send a batch when due, and answer the flush requests that are done.
 Send outcomes (``docs/protocol.md §10.4``):
 
 - delivered: counted, marked ``sent`` in the log;
-- the API key was rejected (401, or the HTTP layer refusing to send with a rejected key):
+- the API key was rejected (401 or 403, or the HTTP layer refusing to send with it):
   sending stops for good; events stay in the log when persistence is on, else are dropped and
   counted as ``rejected``; reported once through ``on_error``;
-- a permanent client error (400, 403 invalid signature, 413, ...): that batch is dropped,
+- a permanent client error (400, a refused signature, 413, ...): that batch is dropped,
   counted as ``rejected`` and reported once through ``on_error``;
 - anything else (5xx, 408, 429, network, a sender bug): the batch goes back to the front of
   the queue and is retried with exponential backoff and jitter.
@@ -223,7 +223,13 @@ class Worker:
                 self._counters.ingested += len(taken)
             return
         persist = self._log is not None
-        records = self._builder.build(taken, first, not persist)
+        try:
+            records = self._builder.build(taken, first, not persist)
+        except Exception:
+            self._counters.add_dropped(len(taken))  # counted, then reported by the loop
+            with self._counters.lock:
+                self._counters.ingested += len(taken)
+            raise
         self._pending.extend(records)
         if persist:
             self._unpersisted.extend(records)

@@ -81,8 +81,8 @@ if mode == "share":
         time.sleep(0.002)
 for i in range(count):
     queue.track("crash-test", {"i": i, "tag": tag, "pad": "x" * 100})
-    if mode == "share" and i % 25 == 0:
-        time.sleep(0.002)  # interleave with the other process
+    if mode == "share" and i % 10 == 0:
+        time.sleep(0.005)  # pace the writes over ~150 ms so the two processes interleave
 if mode == "crash":
     deadline = time.monotonic() + 20
     while (queue.stats.persisted < count or not first_post) and time.monotonic() < deadline:

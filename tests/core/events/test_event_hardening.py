@@ -161,21 +161,46 @@ def test_a_batch_answered_400_is_dropped_counted_reported_and_not_retried(
     assert len(errors.seen) == 1 and errors.seen[0] is result.error
 
 
-def test_a_batch_answered_403_is_dropped_not_retried(
+def test_a_403_rejects_the_key_nothing_more_is_sent(
     server: FlagKitServer, delivery: Delivery
 ) -> None:
-    """A 403 (an invalid signature, say) is not retried: one POST, counted, reported once."""
+    """A 403 (not a signature problem) means the key may not send events: the batch is
+    dropped and counted, reported once, and no later event is posted, not even at close."""
     errors = Errors()
     queue = delivery.queue(delivery.http(server), batch_size=1000, on_error=errors)
     server.inject_fault("events", statuses=[403])
     for i in range(4):
         queue.track("e", {"i": i})
     result = queue.flush(timeout=5)
-    assert result.error is not None and result.pending == 0
+    assert isinstance(result.error, AuthenticationError) and result.pending == 0
+    queue.track("e", {"i": 4})
     assert queue.close(timeout=5).pending == 0
     assert [r.status for r in server.requests_to("events")] == [403]
-    assert queue.stats.rejected == 4 and queue.stats.dropped == 4
+    assert queue.stats.rejected == 5 and queue.stats.dropped == 5
     assert len(errors.seen) == 1
+
+
+def test_a_refused_signature_drops_each_batch_but_keeps_sending() -> None:
+    """A verifying server answers 403 SECURITY_SIGNATURE_INVALID to unsigned batches: each
+    batch is dropped, counted and reported once; it is not a rejected key."""
+    errors = Errors()
+    with FlagKitServer(verify_signatures=True) as server:
+        made = Delivery()
+        try:
+            http = made.http(server, enable_request_signing=False)
+            queue = made.queue(http, batch_size=1000, on_error=errors)
+            for i in range(3):
+                queue.track("e", {"i": i})
+            assert queue.flush(timeout=5).error is not None
+            for i in range(3, 5):
+                queue.track("e", {"i": i})
+            assert queue.flush(timeout=5).error is not None
+            assert [r.status for r in server.requests_to("events")] == [403, 403]
+            assert server.events() == []
+            assert queue.stats.rejected == 5 and queue.stats.failed_batches == 0
+            assert len(errors.seen) == 2
+        finally:
+            made.close()
 
 
 def test_server_errors_are_still_retried(server: FlagKitServer, delivery: Delivery) -> None:
