@@ -16,7 +16,7 @@ BROWSER_PACKAGES := chromium chromium-driver
 export FLAGKIT_E2E_CHROMIUM = $(CHROMIUM)
 export FLAGKIT_E2E_CHROMEDRIVER = $(CHROMEDRIVER)
 
-.PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser bench clean
+.PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser bench clean test-matrix package-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,15 @@ demo: $(STAMP)
 	$(BIN)/python example_projects/run_demo.py \
 		--server-port $(SERVER_PORT) --django-port $(DJANGO_PORT) --flask-port $(FLASK_PORT)
 
-test: $(STAMP) browser lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest package-check
+
+# Every supported Django and Flask line, each in its own venv under .nox/ (noxfile.py).
+test-matrix: $(STAMP)
+	$(BIN)/nox
+
+# Build the sdist and wheel, twine-check them, import the wheel in a fresh venv.
+package-check: $(STAMP)
+	$(BIN)/python tools/check_dist.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -84,4 +92,4 @@ bench: $(BENCH_VENV)/.installed
 	for f in benchmarks/bench_*.py; do $(BENCH_VENV)/bin/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .e2e
+	rm -rf $(VENV) $(BENCH_VENV) .nox build dist *.egg-info .e2e

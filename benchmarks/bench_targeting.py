@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_targeting.py``. Prints three ratios:
 
 1. a flag whose fallthrough is a 30 % rollout, evaluated for 2,000 distinct users, against
-   computing the same users' buckets alone (the flag's precomputed SHA-256 bucketer, the
-   cheapest way to get the bucket) -- target <= 1.5x;
+   computing the same users' buckets alone (the flag's prefix precomputed, one SHA-256,
+   the documented arithmetic: the cheapest way to get the bucket) -- target <= 1.2x;
 2. a flag whose first rule has 5 clauses (all matching), against ``evaluate()`` of a
    simple flag (no targeting: a precomputed decision) through the same evaluator, both
    called the same way -- target <= 3x. Two rules are measured: one with a string
@@ -13,21 +13,30 @@ Run: ``.venv/bin/python benchmarks/bench_targeting.py``. Prints three ratios:
 3. evaluating 1,000 targeted flags (rules, segments, targets, rollouts, prerequisites)
    for one context, against 1,000 simple flags (reported, no target).
 
-Each figure is the minimum over several ``timeit`` repeats (the least disturbed run).
+Each figure is the minimum over several ``timeit`` repeats (the least disturbed run), in
+CPU time of the measuring thread (``time.thread_time``), so that other processes on a
+busy machine disturb the figures less than they disturb wall-clock time.
 Always exits 0: the numbers are for reading, not for gating.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sys
 import time
 import timeit
+from collections.abc import Callable
 from typing import Any
 
-from flagkit.core.bucketing import bucket, make_bucketer
-from flagkit.core.evaluator import evaluate
-from flagkit.core.targeting import FlagModel, SegmentModel, compile_flag, compile_segment
+from flagkit.core.targeting import (
+    FlagModel,
+    SegmentModel,
+    compile_flag,
+    compile_segment,
+    evaluate,
+)
+from flagkit.core.targeting.bucketing import BUCKET_SCALE, bucket, bucket_prefix
 from flagkit.types.context import EvaluationContext
 from flagkit.types.flag import FlagState
 
@@ -38,7 +47,9 @@ ON_OFF = [{"id": "on", "value": True}, {"id": "off", "value": False}]
 def best(env: dict[str, Any], number: int, *statements: str) -> list[float]:
     """Seconds per execution of each statement: the minimum over the repeats, with the
     statements interleaved in every repeat so machine load affects them alike."""
-    timers = [timeit.Timer(statement, globals=env) for statement in statements]
+    timers = [
+        timeit.Timer(statement, globals=env, timer=time.thread_time) for statement in statements
+    ]
     for timer in timers:  # warm up (specialization, caches)
         timer.timeit(max(1, number // 10))
     minimum = [float("inf")] * len(timers)
@@ -59,6 +70,21 @@ def compile_raw(raw: dict[str, Any]) -> FlagModel:
 def verdict(ratio: float, target: float) -> str:
     """PASS/MISS against a target ratio."""
     return f"target <= {target:.1f}x: {'PASS' if ratio <= target else 'MISS'}"
+
+
+def make_bucketer(flag_key: str, salt: str) -> Callable[[str], int]:
+    """The cheapest way to compute a bucket in Python: the flag's prefix precomputed,
+    one SHA-256, the documented arithmetic (the baseline of ratio 1)."""
+    prefix = bucket_prefix(flag_key, salt)
+    sha256 = hashlib.sha256
+    from_bytes = int.from_bytes
+
+    def bucketer(value: str) -> int:
+        return (
+            from_bytes(sha256(prefix + value.encode()).digest()[:8], "big") * BUCKET_SCALE
+        ) >> 64
+
+    return bucketer
 
 
 def rollout_vs_hash() -> None:
@@ -91,6 +117,7 @@ def rollout_vs_hash() -> None:
         "ids": ids,
         "bucketer": bucketer,
         "bucket": bucket,
+        "bucket_prefix": bucket_prefix,
         "flags": flags,
         "segments": segments,
     }
@@ -101,7 +128,7 @@ def rollout_vs_hash() -> None:
             5,
             "for u in ids: bucketer(u)",
             "for c in contexts: evaluate(flag, c, flags=flags, segments=segments)",
-            "for u in ids: bucket('rollout-30', 'bench', u)",
+            "for u in ids: bucket(bucket_prefix('rollout-30', 'bench'), u)",
         )
     )
     ratio = evaluated / hashed
@@ -109,7 +136,7 @@ def rollout_vs_hash() -> None:
     print(f"   bucket hash alone (precomputed prefix)  {hashed * 1e9:8.0f} ns/user")
     print(f"   bucket() from scratch (for reference)   {plain * 1e9:8.0f} ns/user")
     print(f"   evaluate() of the rollout flag          {evaluated * 1e9:8.0f} ns/user")
-    print(f"   ratio evaluate / hash alone             {ratio:8.2f}x   {verdict(ratio, 1.5)}")
+    print(f"   ratio evaluate / hash alone             {ratio:8.2f}x   {verdict(ratio, 1.2)}")
 
 
 def rule_flag(key: str, clauses: list[dict[str, Any]]) -> FlagModel:

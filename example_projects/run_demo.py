@@ -7,20 +7,26 @@
                                         [--data-dir DIR] [--admin-token TOKEN]
 
 Ports also come from the environment: ``SERVER_PORT``, ``DJANGO_PORT``, ``FLASK_PORT``
-(so ``make demo DJANGO_PORT=8001`` and ``DJANGO_PORT=8001 make demo`` both work).
+(so ``make demo DJANGO_PORT=8001`` and ``DJANGO_PORT=8001 make demo`` both work). Port 0
+means "any free port": the runner picks one just before starting that child and reports
+it (``[demo] started NAME pid PID port PORT``), so scripts and tests never pick ports
+themselves.
 
-Steps: check that the three ports are free (a port in use is reported in one line and
-nothing starts, exit status 2); prepare both SQLite databases and the demo users
+Steps: check that the three ports are free (a port in use is reported in one line with
+a free port to use instead, one that no other demo service uses, and nothing starts; exit
+status 2); prepare both SQLite databases and the demo users
 (``manage.py migrate`` + ``manage.py seed_demo_users``, ``flask init-db``); start
 ``flagkit serve`` on ``example_projects/flags.json``, the Django shop (``runserver
 --noreload``) and the Flask shop (``flask run``) as child processes; wait until each port
 answers; print the URLs and the demo log-ins; then stay in the foreground. Ctrl-C (SIGINT)
-or SIGTERM stops all three children (SIGTERM, then SIGKILL after a grace period) and waits
+or SIGTERM stops all three children — the runner installs its own handlers for both, so
+this holds even when it was started from a shell that ignores SIGINT (a background job,
+some CI runners) (SIGTERM, then SIGKILL after a grace period) and waits
 for them; if a child dies on its own, the others are stopped too and the exit status is 1.
 
 Children's output is copied to this process's stdout, each line prefixed with the child's
-name. A line ``[demo] started NAME pid PID`` is printed for each child (the demo test reads
-it to check that every child is gone after the stop).
+name. A line ``[demo] started NAME pid PID port PORT`` is printed for each child (the demo
+tests read it to find the ports and to check that every child is gone after the stop).
 
 Standard library only, so it runs before anything else is installed.
 """
@@ -110,29 +116,50 @@ def check_ports(host: str, ports: Sequence[tuple[str, str, int]]) -> str | None:
     """The one-line complaint about the first unusable port, or ``None`` when all are free.
 
     ``ports`` holds ``(label, variable, port)`` triples, e.g. ``("Django", "DJANGO_PORT",
-    8000)``; the message names the variable to change.
+    8000)``; port 0 (any free port) is always fine. The message names the variable to
+    change and suggests a port that is free and not given to another demo service.
     """
     seen: dict[int, str] = {}
     for label, variable, port in ports:
+        if port == 0:
+            continue
         if not 1 <= port <= 65535:
-            return f"{variable}={port} is not a port number (1-65535)"
+            return f"{variable}={port} is not a port number (1-65535, or 0 for any free port)"
         if port in seen:
             return f"{variable}={port} is also the {seen[port]} port; give each a different port"
         seen[port] = label
-        problem = port_problem(host, port)
+    for label, variable, port in ports:
+        problem = port_problem(host, port) if port else None
         if problem is not None:
+            taken = {p for _label, _variable, p in ports}
             return (
                 f"port {port} ({label}) on {host} {problem}; stop what uses it or choose "
-                f"another, e.g. make demo {variable}={_suggest(host, port)}"
+                f"another, e.g. make demo {variable}={suggest_port(host, port, taken)}"
             )
     return None
 
 
-def _suggest(host: str, port: int) -> int:
-    for candidate in range(port + 1, min(port + 100, 65536)):
-        if port_problem(host, candidate) is None:
+def suggest_port(host: str, port: int, taken: set[int]) -> int:
+    """A port near ``port`` that is free on ``host`` and not in ``taken`` (the ports of the
+    other demo services), to suggest instead of a busy one."""
+    for candidate in range(port + 1, min(port + 200, 65536)):
+        if candidate not in taken and port_problem(host, candidate) is None:
             return candidate
-    return port + 1
+    return any_free_port(host, taken)
+
+
+def any_free_port(host: str, taken: set[int]) -> int:
+    """A port the system says is free on ``host`` right now, not in ``taken``.
+
+    The port is released before it is returned, so another process could take it before
+    the child binds it; the child is started at once to keep that window small.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken:
+            return port
 
 
 def wait_for_port(
@@ -194,7 +221,7 @@ def start_child(child: Child) -> None:
         start_new_session=True,
         preexec_fn=_die_with_parent if _LIBC is not None else None,
     )
-    say(f"started {child.name} pid {child.process.pid}")
+    say(f"started {child.name} pid {child.process.pid} port {child.port}")
 
 
 def start_reader(child: Child) -> None:
@@ -275,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="admin API token of the local server (env FLAGKIT_ADMIN_TOKEN)",
     )
     parser.add_argument(
-        "--flags", type=Path, default=FLAGS_FILE, help="flags file (default: flags.json)"
+        "--flags",
+        type=Path,
+        default=Path(os.environ.get("DEMO_FLAGS") or FLAGS_FILE),
+        help="flags file (env DEMO_FLAGS; default: flags.json)",
     )
     return parser
 
@@ -391,6 +421,17 @@ def banner(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def choose_ports(args: argparse.Namespace) -> None:
+    """Replace each port given as 0 by a free one (distinct from the others)."""
+    names = ("server_port", "django_port", "flask_port")
+    taken = {getattr(args, name) for name in names} - {0}
+    for name in names:
+        if getattr(args, name) == 0:
+            port = any_free_port(args.host, taken)
+            taken.add(port)
+            setattr(args, name, port)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo in the foreground; returns the exit status (0 after Ctrl-C)."""
     args = build_parser().parse_args(argv)
@@ -416,8 +457,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         received.append(signum)
         stop.set()
 
+    # Our own handlers, installed whatever was inherited: a shell that ignores SIGINT (a
+    # background job, some CI runners) passes SIG_IGN down, and Ctrl-C must still stop us.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    children, env = build_children(args)
+    # The setup commands only need a valid server port in their settings, not a server.
+    setup_args = argparse.Namespace(**{**vars(args), "server_port": args.server_port or 8200})
+    children, env = build_children(setup_args)
     try:
         say("preparing the databases and demo users")
         python = sys.executable
@@ -436,6 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if stop.is_set():
             return 0
+        # Ports given as 0 are chosen now, just before the children bind them.
+        choose_ports(args)
+        children[:], _env = build_children(args)
         for child in children:
             start_child(child)
         for child in children:

@@ -65,9 +65,9 @@ from flagkit.core.context_manager import (
     context_from_mapping,
 )
 from flagkit.core.dispatcher import Dispatcher, Listeners
-from flagkit.core.evaluator import evaluate as evaluate_flag
 from flagkit.core.events import EventQueue
 from flagkit.core.polling_manager import PollingManager
+from flagkit.core.targeting import evaluate as evaluate_flag
 from flagkit.errors import (
     FlagKitError,
     InitializationError,
@@ -269,7 +269,11 @@ class FlagKitClient:
             options = dataclasses.replace(options, **kwargs)
         self._options = options
         configure_error_sanitization(options.error_sanitization)
-        self._logger = build_logger(options.logger, debug=options.debug)
+        self._logger = build_logger(
+            options.logger,
+            debug=options.debug,
+            secrets=(options.api_key, options.secondary_api_key),
+        )
         self._session_id = str(uuid.uuid4())
         self._pii = PiiChecker(strict=options.strict_pii_mode, logger=self._logger)
         self._contexts = ContextManager(self._logger)

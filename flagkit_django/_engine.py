@@ -7,7 +7,11 @@ Lifecycle:
 - first ``request_started`` (when ``START_ON_REQUEST``) or first evaluation, whichever is
   first: :func:`get_client` builds the client from ``conf.get_options()`` and calls its
   non-blocking ``start()``; a forked worker's client restarts its own threads (the core's
-  ``os.register_at_fork`` handling);
+  ``os.register_at_fork`` handling). The first requests of the process then wait up to
+  ``START_WAIT`` seconds (default 2) for the first flags (:mod:`flagkit.web.startup`);
+- an invalid ``FLAGKIT`` at request time (a production server runs no system checks):
+  the error is logged once at ERROR with its hint and the client is an offline one that
+  serves defaults — a flag library never takes a site down;
 - ``setting_changed`` for ``FLAGKIT`` (``override_settings``, pytest-django's ``settings``):
   the cached options are cleared and the client is closed and discarded;
 - process exit: an ``atexit`` hook (registered when the first client is created) closes it.
@@ -21,12 +25,15 @@ from __future__ import annotations
 
 import atexit
 import logging
-import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from flagkit.flagkit import FlagKit
+from flagkit.web.overrides import OverrideStack
+from flagkit.web.startup import StartWait
 from flagkit_django import conf
 from flagkit_django.signals import client_error, client_ready, flags_updated, send_robustly
 
@@ -35,14 +42,20 @@ if TYPE_CHECKING:
     from flagkit.types.flag import FlagState
 
 __all__ = [
+    "apply_overrides",
     "get_client",
     "on_request_started",
     "on_setting_changed",
+    "overrides",
     "peek_client",
     "reset_client",
 ]
 
 logger = logging.getLogger("flagkit.django")
+
+#: Flag overrides of the process (pushed by :mod:`flagkit_django.testing`), put on every
+#: shared client the adapter wires; empty in production.
+overrides = OverrideStack()
 
 
 class _Wiring:
@@ -56,6 +69,8 @@ class _Wiring:
     ref: weakref.ReferenceType[FlagKitClient] | None = None
     started = False
     atexit_registered = False
+    #: The first requests' wait for the wired client's first flags.
+    start_wait = StartWait(0.0)
 
 
 def peek_client() -> FlagKitClient | None:
@@ -75,8 +90,8 @@ def get_client(*, start: bool = True) -> FlagKitClient:
     flags arrive in the background (``client.wait_for_ready(timeout)`` tells when).
     ``start=False`` returns it without starting it (the testing helpers use this).
 
-    Raises ``ImproperlyConfigured`` (naming the key) when ``FLAGKIT`` is invalid.
-    Thread-safe.
+    When ``FLAGKIT`` is invalid the error is logged once (with its hint) and the client is
+    an offline one serving defaults. Thread-safe.
     """
     client = FlagKit.get_instance()
     if client is not None and _Wiring.started:
@@ -92,6 +107,7 @@ def get_client(*, start: bool = True) -> FlagKitClient:
         if ref is None or ref() is not client:
             _Wiring.ref = weakref.ref(client)
             _Wiring.started = False
+            _Wiring.start_wait = StartWait(conf.request_adapter_settings().start_wait)
             wire = True
             register_atexit = not _Wiring.atexit_registered
             _Wiring.atexit_registered = True
@@ -112,7 +128,11 @@ def get_client(*, start: bool = True) -> FlagKitClient:
 def _build() -> FlagKitClient:
     from flagkit.client import FlagKitClient
 
-    options = conf.get_options()
+    try:
+        options = conf.get_options()
+    except ImproperlyConfigured as exc:
+        conf.report_configuration_error(exc)
+        options = conf.fallback_options()
     logger.debug("creating the shared FlagKit client for %s", options.resolved_base_url)
     return FlagKitClient(options)
 
@@ -121,10 +141,15 @@ def _wire(client: FlagKitClient) -> None:
     client.add_update_listener(lambda flags: _send_updated(client, flags))
     client.add_ready_listener(lambda: send_robustly(client_ready, sender=client))
     client.add_error_listener(lambda error: send_robustly(client_error, sender=client, error=error))
-    # flagkit_django.testing is imported by tests only; production never pays for this.
-    testing = sys.modules.get("flagkit_django.testing")
-    if testing is not None:
-        testing._apply_to(client)
+    if len(overrides):
+        overrides.apply_to(client)
+
+
+def apply_overrides() -> None:
+    """Put the merged :data:`overrides` on the shared client, creating it (unstarted) if
+    there is none yet — the test helpers call this after pushing or popping a layer."""
+    client = peek_client()
+    overrides.apply_to(client if client is not None else get_client(start=False))
 
 
 def _send_updated(client: FlagKitClient, flags: list[FlagState]) -> None:
@@ -153,11 +178,17 @@ def _close_at_exit() -> None:
 
 
 def on_request_started(sender: object, **kwargs: Any) -> None:
-    """``request_started`` receiver: start the shared client on the first request."""
-    if _Wiring.started and FlagKit.get_instance() is not None:
+    """``request_started`` receiver: start the shared client on the first request and let
+    the first requests wait up to ``START_WAIT`` seconds for its first flags. Never
+    raises (an exception here would be a bare 500 outside Django's error handling)."""
+    if _Wiring.started and _Wiring.start_wait.done and FlagKit.get_instance() is not None:
         return
-    if conf.get_adapter_settings().start_on_request:
-        get_client()
+    try:
+        if conf.request_adapter_settings().start_on_request:
+            client = get_client()
+            _Wiring.start_wait.wait(client)
+    except Exception:
+        logger.exception("starting the FlagKit client failed; flags serve their defaults")
 
 
 def on_setting_changed(sender: object, setting: str, **kwargs: Any) -> None:

@@ -12,8 +12,9 @@ Registered by :class:`flagkit_django.apps.FlagKitConfig` (tag ``flagkit``) and r
 ``flagkit.W004``          ``FlagKitMiddleware`` without ``AuthenticationMiddleware``
 ========================  ======================================================
 
-Checks do not run under a production WSGI/ASGI server; :func:`flagkit_django.conf.get_options`
-validates on first use too, raising ``ImproperlyConfigured``.
+Checks do not run under a production WSGI/ASGI server (nor with ``runserver
+--skip-checks``): there an invalid ``FLAGKIT`` is logged once at ERROR with its hint on the
+first request and every flag serves its default (:mod:`flagkit_django._engine`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ def check_settings(
                 hint=(
                     f"Did you mean {suggestion!r}?"
                     if suggestion
-                    else "See docs/django.md for the list of FLAGKIT keys."
+                    else "FLAGKIT keys are the upper-case FlagKitOptions fields (e.g. "
+                    "POLLING_INTERVAL, OFFLINE) and the adapter keys "
+                    + ", ".join(sorted(conf.ADAPTER_DEFAULTS))
+                    + "."
                 ),
                 id="flagkit.W001",
             )
@@ -88,7 +92,7 @@ def check_settings(
                 messages.append(
                     Error(
                         str(exc),
-                        hint="Fix the value in settings.FLAGKIT; docs/django.md lists each key.",
+                        hint=_sentence(conf.configuration_hint(exc)),
                         id="flagkit.E002",
                     )
                 )
@@ -152,3 +156,7 @@ def check_middleware(
             )
         ]
     return []
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."

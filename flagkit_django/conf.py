@@ -16,8 +16,10 @@ are consumed here first. Unknown keys are ignored with a logged warning (system 
 ``flagkit.W001`` reports them too). Nothing is read at import: :func:`get_options` and
 :func:`get_adapter_settings` read ``django.conf.settings`` on first call and cache the
 result; :func:`clear_cache` (called when Django's ``setting_changed`` signal reports
-``FLAGKIT``) forgets it. Thread-safe: the caches are computed at most a few times under a
-race and always to the same value.
+``FLAGKIT``) forgets it. At request time an invalid ``FLAGKIT`` never fails a request:
+:func:`report_configuration_error` logs it once with its hint, and the adapter runs with
+:func:`fallback_options` and :func:`request_adapter_settings`. Thread-safe: the caches
+are computed at most a few times under a race and always to the same value.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -33,7 +36,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from flagkit.core.adapter_options import (
+from flagkit.errors import FlagKitError
+from flagkit.web.options import (
     OFFLINE_PLACEHOLDER_API_KEY,
     WebAdapterSettings,
     build_options,
@@ -42,8 +46,8 @@ from flagkit.core.adapter_options import (
     setting_of_error,
     settings_defaults,
     split_options,
+    start_wait_seconds,
 )
-from flagkit.errors import FlagKitError
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -58,12 +62,16 @@ __all__ = [
     "AdapterSettings",
     "clear_cache",
     "closest_key",
+    "configuration_hint",
     "core_option_keys",
+    "fallback_options",
     "get_adapter_settings",
     "get_options",
     "is_offline",
     "known_keys",
     "read_setting",
+    "report_configuration_error",
+    "request_adapter_settings",
     "split_setting",
 ]
 
@@ -78,7 +86,7 @@ ContextBuilder = Callable[["HttpRequest", "EvaluationContext"], "EvaluationConte
 class AdapterSettings(WebAdapterSettings):
     """The validated adapter-only keys of ``FLAGKIT`` (see :data:`ADAPTER_DEFAULTS`).
 
-    The keys both adapters share are :class:`flagkit.core.adapter_options.WebAdapterSettings`
+    The keys both adapters share are :class:`flagkit.web.options.WebAdapterSettings`
     fields; Django spells headers as ``request.META`` keys.
     """
 
@@ -229,6 +237,13 @@ def get_adapter_settings() -> AdapterSettings:
         max_age,
         "a number of seconds > 0",
     )
+    start_wait = start_wait_seconds(merged["START_WAIT"])
+    _require(
+        start_wait is not None,
+        "START_WAIT",
+        merged["START_WAIT"],
+        "a number of seconds from 0 to 60 (0: the first request does not wait for the flags)",
+    )
     return AdapterSettings(
         user_id_attribute=text("USER_ID_ATTRIBUTE") or "pk",
         country_header=text("COUNTRY_HEADER", optional=True),
@@ -238,10 +253,66 @@ def get_adapter_settings() -> AdapterSettings:
         anonymous_cookie_max_age=max_age,
         context_builder=_resolve_builder("CONTEXT_BUILDER", merged["CONTEXT_BUILDER"]),
         start_on_request=flag("START_ON_REQUEST"),
+        start_wait=start_wait or 0.0,
     )
+
+
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def configuration_hint(exc: Exception) -> str:
+    """What to do about a ``FLAGKIT`` error, said inline (the reader may have only the
+    installed package): the setting to add or the values allowed."""
+    text = str(exc)
+    if "API_KEY" in text and ("required" in text or "missing" in text or "not set" in text):
+        return (
+            "set FLAGKIT['API_KEY'] to your FlagKit SDK key (e.g. from an environment "
+            "variable), or FLAGKIT['OFFLINE'] = True to serve bootstrap values and defaults only"
+        )
+    if text.startswith(f"{SETTING_NAME} must be") or text.startswith(f"{SETTING_NAME} keys"):
+        return "set FLAGKIT to a dict of options such as {'API_KEY': '...'}"
+    return (
+        "fix that value in settings.FLAGKIT; the message above says what it allows "
+        "(run `manage.py check` to list every FLAGKIT problem)"
+    )
+
+
+def report_configuration_error(exc: Exception) -> None:
+    """Log an invalid ``FLAGKIT`` found at request time once per process and message, at
+    ERROR with its hint; the adapter then serves defaults instead of failing requests."""
+    message = str(exc)
+    with _reported_lock:
+        if message in _reported:
+            return
+        _reported.add(message)
+    logger.error(
+        "FlagKit is not configured: %s. Hint: %s. Until this is fixed every flag serves "
+        "its default.",
+        message,
+        configuration_hint(exc),
+    )
+
+
+def fallback_options() -> FlagKitOptions:
+    """Options of the client used while ``FLAGKIT`` is invalid: offline, no flags, so every
+    lookup serves its default."""
+    return build_options({"OFFLINE": True}, source="FlagKit fallback (invalid FLAGKIT)")
+
+
+def request_adapter_settings() -> AdapterSettings:
+    """:func:`get_adapter_settings` for request-time code: when ``FLAGKIT`` is invalid the
+    error is reported (:func:`report_configuration_error`) and the defaults are used."""
+    try:
+        return get_adapter_settings()
+    except ImproperlyConfigured as exc:
+        report_configuration_error(exc)
+        return AdapterSettings()
 
 
 def clear_cache() -> None:
     """Forget the cached options and adapter settings (next call re-reads ``FLAGKIT``)."""
     get_options.cache_clear()
     get_adapter_settings.cache_clear()
+    with _reported_lock:
+        _reported.clear()

@@ -30,9 +30,9 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from flagkit.core import web_context
-from flagkit.core.web_context import PRIVATE_ATTRIBUTES
 from flagkit.types.context import EvaluationContext
+from flagkit.web import context as web_context
+from flagkit.web.context import PRIVATE_ATTRIBUTES
 from flagkit_django import conf
 
 if TYPE_CHECKING:

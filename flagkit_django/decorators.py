@@ -24,6 +24,7 @@ from asgiref.sync import iscoroutinefunction
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 
+from flagkit.web.request_flags import check_flag_key
 from flagkit_django.middleware import get_request_flags
 
 __all__ = ["flag_denied_response", "flag_required", "is_flag_active"]
@@ -53,10 +54,10 @@ def flag_required(flag_key: str, redirect_to: str | None = None) -> Callable[[V]
     sync and ``async def`` views (an async view's context is built with async queries) and
     keeps the view's name and docstring (``functools.wraps``).
 
-    Raises ``ValueError`` at decoration time for an empty key.
+    Raises ``ValueError`` at decoration time for an invalid key (empty, ``"!"``,
+    ``"!!key"``).
     """
-    if not isinstance(flag_key, str) or not flag_key.lstrip("!"):
-        raise ValueError(f"flag_required needs a non-empty flag key, got {flag_key!r}")
+    check_flag_key(flag_key, "flag_required")
 
     def decorator(view: V) -> V:
         if iscoroutinefunction(view):

@@ -22,23 +22,29 @@ For each request the middleware
 
 Sync and async capable. Under WSGI the context is built on first use (no query unless a
 targeted flag is evaluated, ``track()`` is called or ``request.flags.context`` is read).
-Under ASGI it is built before the view runs — with ``request.auser()``
-and an async group query — because a view's synchronous flag lookups cannot query the
-database from the event loop.
+Under ASGI a view's synchronous flag lookups cannot query the database from the event
+loop, so the context is built before the view runs — with ``request.auser()`` and an
+async group query — but only when the client holds a flag with targeting rules (a
+project whose flags need no user never loads it).
+
+When building the context fails (``CONTEXT_BUILDER`` or ``request.auser()`` raising),
+both paths degrade the same way: the error is logged once per process and the request is
+evaluated with an anonymous context — a flag library never fails a request.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
-from flagkit.core.request_flags import RequestFlags as BaseRequestFlags
-from flagkit.core.request_flags import client_is_enabled, client_value
 from flagkit.types.context import EvaluationContext
+from flagkit.web.request_flags import RequestFlags as BaseRequestFlags
+from flagkit.web.request_flags import client_is_enabled, client_value, needs_context
 from flagkit_django import conf
 from flagkit_django._engine import get_client
 from flagkit_django.context import (
@@ -79,7 +85,7 @@ class RequestFlags(BaseRequestFlags):
     lookups of the same key return the same value even if an update arrives meanwhile.
     A ``"!key"`` passed to :meth:`is_enabled` is negated. Lookups never raise (a missing
     flag is off / the default). The lookups are the core's
-    :class:`flagkit.core.request_flags.RequestFlags`; this class adds the Django request,
+    :class:`flagkit.web.request_flags.RequestFlags`; this class adds the Django request,
     its user and the anonymous-key cookie. Not thread-safe: one instance belongs to one
     request.
     """
@@ -87,12 +93,7 @@ class RequestFlags(BaseRequestFlags):
     __slots__ = ("_anonymous_key", "_request", "_used")
 
     def __init__(self, request: HttpRequest, *, client: FlagKitClient | None = None) -> None:
-        # The core's __init__, inlined (this runs on every request).
-        self._client = client
-        self._context_factory = None
-        self._context = None
-        self._results = {}
-        self._bools = {}
+        BaseRequestFlags.__init__(self, client)
         self._request = request
         self._anonymous_key: AnonymousKey | None = None
         self._used = False
@@ -116,14 +117,19 @@ class RequestFlags(BaseRequestFlags):
         """The context, built on first call; the factory given to ``client.context_scope``.
 
         Marks the request as evaluated for its user (an anonymous visitor then gets the
-        anonymous-key cookie).
+        anonymous-key cookie). A failure (``CONTEXT_BUILDER`` raising, the user lookup
+        failing) is logged once and gives an anonymous context.
         """
         self._used = True
         context = self._context
         if context is None:
-            adapter = conf.get_adapter_settings()
-            user_part = user_context(getattr(self._request, "user", None), settings=adapter)
-            context = self._context = self._finish_context(user_part, adapter, apply_builder=True)
+            adapter = conf.request_adapter_settings()
+            try:
+                user_part = user_context(getattr(self._request, "user", None), settings=adapter)
+                context = self._finish_context(user_part, adapter, apply_builder=True)
+            except Exception as exc:
+                context = _degraded(exc)
+            self._context = context
         return context
 
     def _finish_context(
@@ -143,11 +149,19 @@ class RequestFlags(BaseRequestFlags):
     async def aprepare(self) -> None:
         """Build the context from an event loop (``request.auser()``, async group query).
 
-        After this the synchronous lookups need no database access. Idempotent.
+        After this the synchronous lookups need no database access. Idempotent. A failure
+        is logged once and gives an anonymous context, as on the synchronous path.
         """
         if self._context is not None:
             return
-        adapter = conf.get_adapter_settings()
+        try:
+            context = await self._abuild()
+        except Exception as exc:
+            context = _degraded(exc)
+        self._context = context
+
+    async def _abuild(self) -> EvaluationContext:
+        adapter = conf.request_adapter_settings()
         request = self._request
         auser = getattr(request, "auser", None)  # Django >= 5.0
         if auser is not None:
@@ -161,7 +175,7 @@ class RequestFlags(BaseRequestFlags):
         context = self._finish_context(user_part, adapter, apply_builder=False)
         if adapter.context_builder is not None:
             context = await sync_to_async(apply_context_builder)(request, context, adapter)
-        self._context = context
+        return context
 
     # -- response -------------------------------------------------------------------------
 
@@ -169,10 +183,29 @@ class RequestFlags(BaseRequestFlags):
         """Set the anonymous-key cookie on ``response`` if one was generated and used."""
         key = self._anonymous_key
         if key is not None and key.is_new and self._used:
-            key.apply(self._request, response, conf.get_adapter_settings())
+            key.apply(self._request, response, conf.request_adapter_settings())
 
 
 RequestFlags._active = _active
+
+_degraded_logged = threading.Event()
+
+
+def _degraded(exc: Exception) -> EvaluationContext:
+    """The context of a request whose context could not be built: anonymous. The first
+    failure of the process is logged at ERROR with its traceback, later ones at DEBUG."""
+    if not _degraded_logged.is_set():
+        _degraded_logged.set()
+        logger.error(
+            "building the FlagKit evaluation context failed (%s: %s); this request and any "
+            "later one that fails the same way are evaluated as an anonymous visitor",
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+    else:
+        logger.debug("building the FlagKit evaluation context failed", exc_info=exc)
+    return EvaluationContext(anonymous=True)
 
 
 def get_request_flags(request: HttpRequest) -> RequestFlags:
@@ -199,10 +232,8 @@ def flag_is_active(request: HttpRequest | None, key: object) -> bool:
     Without a request, evaluates through the shared client with whatever context is in
     scope. A missing flag, a non-string key or a fault is off. Never raises for lookups.
     """
-    if not isinstance(key, str) or not key.lstrip("!"):
-        return False
     if request is not None:
-        return get_request_flags(request).is_enabled(key)
+        return get_request_flags(request).is_enabled(key)  # type: ignore[arg-type]
     return client_is_enabled(get_client, key)
 
 
@@ -241,7 +272,7 @@ class FlagKitMiddleware:
             return self.__acall__(request)
         flags = RequestFlags(request)
         request.flags = flags
-        client = get_client(start=conf.get_adapter_settings().start_on_request)
+        client = get_client(start=conf.request_adapter_settings().start_on_request)
         token = _active.set(flags)
         try:
             with client.context_scope(flags.scope_context):
@@ -254,8 +285,9 @@ class FlagKitMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         flags = RequestFlags(request)
         request.flags = flags
-        client = get_client(start=conf.get_adapter_settings().start_on_request)
-        await flags.aprepare()
+        client = get_client(start=conf.request_adapter_settings().start_on_request)
+        if needs_context(client):
+            await flags.aprepare()
         # The scope is entered in this task; the view (awaited here, or run by
         # sync_to_async, which copies the contextvars) sees it.
         token = _active.set(flags)

@@ -19,6 +19,7 @@ from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
+from flagkit.web.request_flags import check_flag_key
 from flagkit_django.decorators import flag_denied_response
 from flagkit_django.middleware import get_request_flags
 
@@ -42,7 +43,10 @@ class FlagRequiredMixin:
             raise ImproperlyConfigured(
                 f"{type(self).__name__} is missing flag_key (the flag that guards the view)"
             )
-        return self.flag_key
+        try:
+            return check_flag_key(self.flag_key, f"{type(self).__name__}.flag_key")
+        except ValueError as exc:
+            raise ImproperlyConfigured(str(exc)) from None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Check the flag, then continue with the view's ``dispatch``."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flagkit.web.request_flags import check_flag_key
 from flagkit_django.middleware import get_request_flags
 
 if TYPE_CHECKING:
@@ -43,8 +44,7 @@ class FlagPermissionMixin:
 
     def has_permission(self, request: Any, view: Any) -> bool:
         """True when the flag is on for the request's user."""
-        if not self.flag_key.lstrip("!"):
-            raise ValueError(f"{type(self).__name__}.flag_key is not set")
+        check_flag_key(self.flag_key, f"{type(self).__name__}.flag_key")
         django_request: HttpRequest = getattr(request, "_request", request)
         return get_request_flags(django_request).is_enabled(self.flag_key)
 
@@ -70,10 +70,10 @@ def _base_permission() -> type:
 def flag_permission(flag_key: str) -> type:
     """A DRF permission class allowing requests only when ``flag_key`` is on.
 
-    Raises ``ImportError`` without DRF, ``ValueError`` for an empty key.
+    Raises ``ImportError`` without DRF, ``ValueError`` for an invalid key (empty, ``"!"``,
+    ``"!!key"``).
     """
-    if not isinstance(flag_key, str) or not flag_key.lstrip("!"):
-        raise ValueError(f"flag_permission needs a non-empty flag key, got {flag_key!r}")
+    check_flag_key(flag_key, "flag_permission")
     base = __getattr__("FlagPermission")
     return type(f"FlagPermission[{flag_key}]", (base,), {"flag_key": flag_key})
 

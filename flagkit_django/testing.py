@@ -34,39 +34,28 @@ threads (e.g. a live server) see them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.test.utils import TestContextDecorator
 
 from flagkit.testing.overrides import FlagOverrides as BaseFlagOverrides
-from flagkit.testing.overrides import OverrideStack, checked_flags
-from flagkit_django._engine import get_client, peek_client
-
-if TYPE_CHECKING:
-    from flagkit.client import FlagKitClient
+from flagkit.testing.overrides import checked_flags
+from flagkit_django import _engine
 
 __all__ = ["FlagOverrides", "override_flags"]
 
-# The active override layers of the process. Test-only state: this module is imported by
-# tests, never by the adapter itself.
-_stack = OverrideStack()
-
-
-def _apply_to(client: FlagKitClient) -> None:
-    """Put the merged active overrides on ``client`` (called for every new shared client)."""
-    _stack.apply_to(client)
-
 
 def _push(layer: dict[str, Any]) -> None:
-    _stack.push(layer)
-    _apply_to(get_client(start=False))
+    # The adapter owns the override stack and puts it on every client it wires.
+    _engine.overrides.push(layer)
+    _engine.apply_overrides()
 
 
 def _pop(layer: dict[str, Any]) -> None:
-    _stack.remove(layer)
-    client = peek_client()
+    _engine.overrides.remove(layer)
+    client = _engine.peek_client()
     if client is not None:
-        _apply_to(client)
+        _engine.overrides.apply_to(client)
 
 
 class override_flags(TestContextDecorator):  # type: ignore[misc]
@@ -111,5 +100,4 @@ class FlagOverrides(BaseFlagOverrides):
         _pop(layer)
 
     def _refresh_client(self) -> None:
-        client = peek_client()
-        _apply_to(client if client is not None else get_client(start=False))
+        _engine.apply_overrides()

@@ -26,12 +26,12 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from flagkit.utils.signing import key_id
-from flagkit_flask.extension import get_state
+from flagkit.web.explain import explanation, explanation_lines, flag_exists, to_json
+from flagkit_flask.state import get_state
 
 if TYPE_CHECKING:
     from flagkit.client import FlagKitClient
     from flagkit.types.context import EvaluationContext
-    from flagkit.types.flag import EvaluationResult
 
 __all__ = ["flagkit_cli"]
 
@@ -104,13 +104,6 @@ def _ready_client(timeout: float) -> FlagKitClient:
     return client
 
 
-def _show(value: Any) -> str:
-    try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
 def _flag_type(client: FlagKitClient, key: str) -> str:
     model = client.snapshot.models.get(key)
     return model.state.flag_type.value if model is not None else "-"
@@ -154,7 +147,7 @@ def list_command(
                 key,
                 _flag_type(client, key),
                 "yes" if result.enabled else "no",
-                _show(result.value),
+                to_json(result.value),
                 result.reason.value,
                 str(result.version),
             )
@@ -164,36 +157,6 @@ def list_command(
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
-
-
-def _explain_lines(
-    client: FlagKitClient, result: EvaluationResult[Any], context: EvaluationContext | None
-) -> list[tuple[str, str]]:
-    model = client.snapshot.models.get(result.flag_key)
-    lines = [
-        ("flag", result.flag_key),
-        (
-            "context",
-            _show(context.to_dict(strip_private=False)) if context is not None else "(none)",
-        ),
-        ("value", _show(result.value)),
-        ("reason", result.reason.value),
-        ("enabled", "yes" if result.enabled else "no"),
-        ("version", str(result.version)),
-    ]
-    if model is not None:
-        lines.append(("type", model.state.flag_type.value))
-        lines.append(("targeting", "no (served as is)" if model.is_simple else "yes"))
-    for label, value in (
-        ("variation", result.variation_id),
-        ("rule", result.rule_id),
-        ("segment", result.segment_id),
-        ("error", result.error_code),
-        ("detail", result.error_message),
-    ):
-        if value is not None:
-            lines.append((label, value))
-    return lines
 
 
 @flagkit_cli.command("explain")
@@ -208,17 +171,16 @@ def explain_command(
 ) -> None:
     """Explain how flag KEY evaluates for a context: value, reason, rule, variation.
 
-    Exits with status 1 when the flag does not exist.
+    Exit status: 0 when the flag exists, 1 when it does not (the explanation is still
+    printed), 2 for a usage error.
     """
     client = _ready_client(timeout)
     context = _build_context(user_id, user_key, attrs)
     with client.context_scope(context):
         result = client.evaluate(key)
-    lines = _explain_lines(client, result, context)
-    width = max(len(label) for label, _ in lines) + 1
-    for label, value in lines:
-        click.echo(f"{(label + ':').ljust(width)} {value}")
-    if not client.has_flag(key):
+    for line in explanation_lines(explanation(client, result, context)):
+        click.echo(line)
+    if not flag_exists(client, key):
         raise click.exceptions.Exit(1)
 
 
@@ -265,6 +227,8 @@ def serve_command(
     def ready() -> None:
         click.echo(f"FlagKit local server listening on {server.base_url}")
         click.echo(f"accepted API keys (ids): {', '.join(key_id(k) for k in server.api_keys)}")
+        click.echo(f"admin token: {server.admin_token}")
+        click.echo(f"  export FLAGKIT_ADMIN_TOKEN={server.admin_token} FLAGKIT_URL={server.url}")
         click.echo(f"point an app at it with FLAGKIT_LOCAL_PORT={server.port}; Ctrl-C stops it")
 
     try:

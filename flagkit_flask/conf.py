@@ -20,7 +20,9 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from flagkit.core.adapter_options import (
+from flagkit.errors import ConfigurationError
+from flagkit.types.config import FlagKitOptions
+from flagkit.web.options import (
     OFFLINE_PLACEHOLDER_API_KEY,
     WebAdapterSettings,
     build_options,
@@ -30,9 +32,8 @@ from flagkit.core.adapter_options import (
     setting_of_error,
     settings_defaults,
     split_options,
+    start_wait_seconds,
 )
-from flagkit.errors import ConfigurationError
-from flagkit.types.config import FlagKitOptions
 
 __all__ = [
     "ADAPTER_DEFAULTS",
@@ -50,7 +51,7 @@ PREFIX: Final = "FLAGKIT_"
 class AdapterSettings(WebAdapterSettings):
     """The validated adapter-only keys (see :data:`ADAPTER_DEFAULTS`). Immutable.
 
-    The fields are :class:`flagkit.core.adapter_options.WebAdapterSettings`: a user
+    The fields are :class:`flagkit.web.options.WebAdapterSettings`: a user
     without ``USER_ID_ATTRIBUTE`` but with a Flask-Login style ``get_id()`` uses that;
     ``COUNTRY_HEADER`` and ``IP_HEADER`` are request header names ("CF-IPCountry"), and
     Django-style names ("HTTP_CF_IPCOUNTRY") are accepted too.
@@ -97,6 +98,13 @@ def _adapter_settings(values: Mapping[str, Any]) -> AdapterSettings:
         max_age,
         "an int number of seconds > 0",
     )
+    start_wait = start_wait_seconds(values["START_WAIT"])
+    _require(
+        start_wait is not None,
+        "START_WAIT",
+        values["START_WAIT"],
+        "a number of seconds from 0 to 60 (0: the first request does not wait for the flags)",
+    )
     country = text("COUNTRY_HEADER", optional=True)
     return AdapterSettings(
         user_id_attribute=text("USER_ID_ATTRIBUTE") or "id",
@@ -105,6 +113,7 @@ def _adapter_settings(values: Mapping[str, Any]) -> AdapterSettings:
         ip_header=_header_name(text("IP_HEADER") or "X-Forwarded-For"),
         anonymous_cookie_name=text("ANONYMOUS_COOKIE_NAME") or "flagkit_anon",
         anonymous_cookie_max_age=max_age,
+        start_wait=start_wait or 0.0,
     )
 
 
@@ -130,7 +139,8 @@ def read_config(config: MutableMapping[str, Any]) -> tuple[FlagKitOptions, Adapt
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigurationError(
             f"unknown setting app.config[{key!r}]{hint} (FLAGKIT_ keys are the "
-            "upper-case FlagKitOptions fields and the adapter keys in docs/flask.md)",
+            "upper-case FlagKitOptions fields, e.g. FLAGKIT_POLLING_INTERVAL, and the adapter "
+            f"keys {', '.join(PREFIX + name for name in ADAPTER_DEFAULTS)})",
             code="CONFIG_INVALID_OPTION",
             option=key,
         )

@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any, Final
 from flask import g, request
 from itsdangerous import BadSignature, Signer
 
-from flagkit.core import web_context
-from flagkit.core.web_context import PRIVATE_ATTRIBUTES
 from flagkit.types.context import EvaluationContext
+from flagkit.web import context as web_context
+from flagkit.web.context import PRIVATE_ATTRIBUTES
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import abort, redirect, url_for
 
-from flagkit_flask.extension import get_state
+from flagkit.web.request_flags import check_flag_key
+from flagkit_flask.state import get_state
 
 if TYPE_CHECKING:
     from flask import Blueprint
@@ -40,12 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["flag_denied_response", "flag_guard", "flag_required", "guard_blueprint"]
 
 V = TypeVar("V", bound=Callable[..., Any])
-
-
-def _check_key(key: object, what: str) -> str:
-    if not isinstance(key, str) or not key.lstrip("!"):
-        raise ValueError(f"{what} needs a non-empty flag key, got {key!r}")
-    return key
 
 
 def _check_status(status: object) -> int:
@@ -81,9 +76,10 @@ def flag_required(key: str, redirect_to: str | None = None, status: int = 404) -
     on sync and ``async def`` views and on ``View`` classes' ``decorators``; keeps the
     view's name and docstring (``functools.wraps``).
 
-    Raises ``ValueError`` at decoration time for an empty key or a non-error status.
+    Raises ``ValueError`` at decoration time for an invalid key (empty, ``"!"``,
+    ``"!!key"``) or a non-error status.
     """
-    _check_key(key, "flag_required")
+    check_flag_key(key, "flag_required")
     _check_status(status)
 
     def decorator(view: V) -> V:
@@ -117,7 +113,7 @@ def flag_guard(
 
     Raises ``ValueError`` for an empty key or a non-error status.
     """
-    _check_key(key, "flag_guard")
+    check_flag_key(key, "flag_guard")
     _check_status(status)
 
     def guard() -> Response | None:

@@ -26,7 +26,7 @@ from flask import Flask
 from jinja2 import nodes, pass_context
 from jinja2.ext import Extension
 
-from flagkit_flask.extension import FlagKitState, _active, get_state
+from flagkit_flask.state import FlagKitState, _active, get_state
 
 if TYPE_CHECKING:
     from jinja2 import Environment

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flagkit.testing.overrides import FlagOverrides as BaseFlagOverrides
 from flagkit.testing.overrides import checked_flags
-from flagkit_flask.extension import FlagKitState, get_state
+from flagkit_flask.state import FlagKitState, get_state
 
 if TYPE_CHECKING:
     from flask import Flask

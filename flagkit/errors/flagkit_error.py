@@ -13,37 +13,48 @@
     ├── EventError                    track() with bad input (also a ValueError)
     └── StorageError                  cache or event storage cannot be read or written
 
-Messages are sanitized when the error is built (:mod:`flagkit.errors.sanitizer`); the
-process-wide setting is changed with :func:`configure_error_sanitization` (a client applies
-its ``error_sanitization`` option there at construction).
+Messages are sanitized when the error is built (:mod:`flagkit.errors.sanitizer`), with the
+process-wide default set by :func:`configure_error_sanitization` (enabled unless changed).
+A client applies its own ``error_sanitization`` option to the errors it hands to the
+application with :func:`apply_error_sanitization`, so two clients with different settings do
+not change each other's errors. API keys are redacted in every case.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flagkit.errors.error_codes import ERROR_CODES, is_retryable_code
 from flagkit.errors.sanitizer import (
     ErrorSanitizationConfig,
     redact_api_keys,
+    redact_secrets,
     sanitize_error_message,
 )
+
+_E = TypeVar("_E", bound=BaseException)
 
 _config_lock = threading.Lock()
 _sanitization_config: ErrorSanitizationConfig | None = ErrorSanitizationConfig()
 
 
 def configure_error_sanitization(config: ErrorSanitizationConfig | None) -> None:
-    """Set the process-wide sanitization config (``None`` redacts API keys only)."""
+    """Set the process-wide default sanitization (``None`` redacts API keys only).
+
+    It applies to every :class:`FlagKitError` built afterwards in this process; a client's
+    ``error_sanitization`` option overrides it for the errors that client reports (see
+    :func:`apply_error_sanitization`).
+    """
     global _sanitization_config
     with _config_lock:
         _sanitization_config = config
 
 
 def get_sanitization_config() -> ErrorSanitizationConfig | None:
-    """The process-wide sanitization config in force."""
+    """The process-wide default sanitization in force."""
     return _sanitization_config
 
 
@@ -70,13 +81,12 @@ class FlagKitError(Exception):
     ) -> None:
         definition = ERROR_CODES[code]
         raw = message if message else definition.message
-        config = _sanitization_config
-        clean = sanitize_error_message(raw, config)
-        super().__init__(clean)
-        self.message: str = clean
+        # The text before sanitization, API keys removed; never shown unless a
+        # configuration with preserve_original asks for it (apply_error_sanitization).
+        self._unsanitized: str | None = redact_api_keys(raw)
+        self.message: str = ""
         self.original_message: str | None = None
-        if config is not None and config.preserve_original and raw != clean:
-            self.original_message = redact_api_keys(raw)
+        self._sanitize(_sanitization_config)
         self.code: str = code
         self.numeric_code: int = definition.numeric_code
         self.recoverable: bool = is_retryable_code(code)
@@ -88,6 +98,31 @@ class FlagKitError(Exception):
         if cause is not None:
             self.__cause__ = cause
 
+    def _sanitize(self, config: ErrorSanitizationConfig | None) -> None:
+        raw = self._unsanitized
+        if raw is None:
+            return
+        clean = sanitize_error_message(raw, config)
+        self.message = clean
+        self.args = (clean,)
+        keep = config is not None and config.preserve_original and raw != clean
+        self.original_message = raw if keep else None
+
+    def redact(self, secrets: Iterable[str | None]) -> None:
+        """Remove each of ``secrets`` (e.g. API keys, known by value) from every text of
+        this error: message, ``args``, ``original_message``."""
+        hidden = [secret for secret in secrets if isinstance(secret, str) and secret]
+        if not hidden:
+            return
+        self.message = redact_secrets(self.message, hidden)
+        self.args = tuple(
+            redact_secrets(arg, hidden) if isinstance(arg, str) else arg for arg in self.args
+        )
+        if self._unsanitized is not None:
+            self._unsanitized = redact_secrets(self._unsanitized, hidden)
+        if self.original_message is not None:
+            self.original_message = redact_secrets(self.original_message, hidden)
+
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
 
@@ -98,7 +133,7 @@ class FlagKitError(Exception):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict with snake_case keys (PROTOCOL §13.1)."""
+        """A JSON-friendly dict with snake_case keys (``docs/protocol.md`` §13.1)."""
         return {
             "name": type(self).__name__,
             "code": self.code,
@@ -128,9 +163,12 @@ class ConfigurationError(InitializationError, ValueError):
     ) -> None:
         super().__init__(code, message)
         # The message describes the caller's own setting (URLs, paths, hosts): general
-        # sanitization would hide the very mistake it reports. API keys stay redacted.
+        # sanitization would hide the very mistake it reports. API keys stay redacted; the
+        # options also remove their own keys by value (FlagKitError.redact).
         self.message = redact_api_keys(message)
         self.args = (self.message,)
+        self.original_message = None
+        self._unsanitized = None  # no other sanitization applies, now or later
         self.option = option
 
 
@@ -163,6 +201,21 @@ class EventError(FlagKitError, ValueError):
 
 class StorageError(FlagKitError):
     """Cache or event storage could not be read or written."""
+
+
+def apply_error_sanitization(error: _E, config: ErrorSanitizationConfig | None) -> _E:
+    """Sanitize ``error`` under ``config`` (a client's ``error_sanitization`` option).
+
+    Re-does the sanitization of a :class:`FlagKitError` from its text before sanitization
+    (API keys always removed): ``enabled=False`` leaves paths, hosts and e-mail addresses
+    in the message, ``preserve_original=True`` sets ``original_message``. A
+    :class:`ConfigurationError` keeps its message (it describes the caller's own setting)
+    and any other exception is left alone. Returns ``error`` for ``raise`` chaining.
+    Calling it again with another config re-sanitizes from the same original text.
+    """
+    if isinstance(error, FlagKitError):
+        error._sanitize(config)
+    return error
 
 
 def is_flagkit_error(error: object) -> bool:

@@ -1,13 +1,19 @@
 """Redaction of sensitive text (paths, IPs, API keys, e-mails, DSNs) from error messages.
 
-The patterns and their order are those of PROTOCOL §13.3. API keys are redacted from every
-message whatever the configuration says: a key must never reach a log, a repr or an
-exception text. The other patterns follow :class:`ErrorSanitizationConfig`.
+The patterns and their order are those of ``docs/protocol.md`` §13.3. API keys are redacted
+from every message whatever the configuration says: a key must never reach a log, a repr or
+an exception text. The other patterns follow :class:`ErrorSanitizationConfig`.
+
+The key patterns find keys of the usual shape (``sdk_`` and 8 or more of
+``[A-Za-z0-9_-]``). A key may hold any printable ASCII character, so wherever the key
+itself is known (a client's options, its logger) it is also removed by value with
+:func:`redact_secrets`, which does not depend on its shape.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -46,6 +52,51 @@ def redact_api_keys(text: str) -> str:
     """Replace every API key (``sdk_``/``srv_``/``cli_`` + 8 or more chars) in ``text``."""
     for pattern, replacement in _KEY_PATTERNS:
         text = pattern.sub(replacement, text)
+    return text
+
+
+def mask_api_key(key: str) -> str:
+    """An API key as a repr may show it: its 8-character key id, or only its prefix.
+
+    >>> mask_api_key("sdk_abcdefgh12345678"), mask_api_key("sdk_a.b")
+    ('sdk_abcd...', 'sdk_...')
+
+    The key id (the first 8 characters, sent as ``X-Key-Id``) is shown only when the key is
+    at least 16 characters long, so at least half of it stays hidden; a shorter key shows
+    its first 4 characters, which for a valid key are its ``sdk_``/``srv_``/``cli_``
+    prefix. Meant for keys that passed validation; error messages about an invalid key
+    show none of it.
+    """
+    return f"{key[:8] if len(key) >= 16 else key[:4]}..."
+
+
+SECRET_PLACEHOLDER: Final = "[REDACTED]"
+"""What :func:`redact_secrets` puts where a secret was."""
+
+
+def redact_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every occurrence of each secret in ``text``, whatever characters it holds.
+
+    >>> redact_secrets("bad key 'sdk_a.b/c' given", ["sdk_a.b/c"])
+    "bad key '[REDACTED]' given"
+
+    Each secret is also replaced in the forms ``repr()`` and ``ascii()`` give it inside
+    quotes (with ``\\n``, ``\\x..``, ``\\u....`` escapes), so ``f"{key!r}"`` in a message is
+    caught too, and in the form :func:`redact_api_keys` leaves of it (``srv_[REDACTED]+x=``
+    for ``srv_abcdefgh+x=``), so text that was pattern-redacted first loses the rest of the
+    key too. Longer forms go first, so a key that contains another is removed whole.
+    ``None`` and empty strings are ignored.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in (secret, repr(secret)[1:-1], ascii(secret)[1:-1]):
+            if form:
+                forms.add(form)
+                forms.add(redact_api_keys(form))
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, SECRET_PLACEHOLDER)
     return text
 
 

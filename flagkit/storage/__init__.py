@@ -1,7 +1,7 @@
 """Pluggable storage for the persisted flag cache.
 
 ``Storage`` is the protocol; ``MemoryStorage`` and ``FileStorage`` store strings,
-``EncryptedStorage`` wraps either with AES-256-GCM (PROTOCOL §12.2), and
+``EncryptedStorage`` wraps either with AES-256-GCM (docs/protocol.md §12.2), and
 ``FlagCacheStore`` keeps one JSON payload (the last-known flags) in any of them.
 """
 

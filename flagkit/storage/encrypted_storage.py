@@ -1,11 +1,11 @@
-"""AES-256-GCM encryption around another storage (PROTOCOL §12.2).
+"""AES-256-GCM encryption around another storage (docs/protocol.md §12.2).
 
 Key: PBKDF2-HMAC-SHA256 of the API key (salt ``FlagKit-v1-cache``, 100 000 iterations, 32
 bytes). Value: the JSON text ``{"iv": b64, "data": b64(ciphertext), "tag": b64(tag),
 "version": 1}`` with a fresh random 12-byte IV per write. The Go SDK's form (no ``tag``;
 the tag is the last 16 bytes of ``data``) is read too.
 
-Unlike the published package this never degrades silently: a value that is not an
+This never degrades silently: a value that is not an
 encrypted blob, has an unknown version, or fails authentication (tampered bytes, another
 API key) raises :class:`~flagkit.errors.StorageError` instead of being returned as
 plaintext or treated as missing, and an encryption failure raises instead of writing
@@ -41,7 +41,7 @@ FORMAT_VERSION: Final = 1
 
 
 def derive_cache_key(api_key: str) -> bytes:
-    """The AES-256 key for ``api_key`` (PROTOCOL §12.2). Slow on purpose (~100 000 rounds).
+    """The AES-256 key for ``api_key`` (docs/protocol.md §12.2). Slow on purpose (~100 000 rounds).
 
     >>> derive_cache_key("sdk_test_key_123456").hex()[:16]
     'f1f8e20a58139a49'
@@ -116,7 +116,7 @@ class EncryptedStorage:
     def encrypt(self, plaintext: str, *, _iv: bytes | None = None) -> str:
         """The §12.2 blob (JSON text) for ``plaintext``.
 
-        ``_iv`` exists for the PROTOCOL §18 test vector only; a reused IV under GCM breaks
+        ``_iv`` exists for the docs/protocol.md §18 test vector only; a reused IV under GCM breaks
         confidentiality and integrity, so never pass it elsewhere.
         """
         iv = os.urandom(IV_BYTES) if _iv is None else _iv

@@ -1,28 +1,21 @@
-"""Stacked flag overrides for test helpers: nested blocks merge, leaving one restores.
+"""Flag overrides for one test, the object the adapters' ``flagkit_flags`` fixtures yield.
 
->>> stack = OverrideStack()
->>> outer, inner = {"a": 1, "b": 1}, {"b": 2}
->>> stack.push(outer); stack.push(inner)
->>> stack.merged()
-{'a': 1, 'b': 2}
->>> stack.remove(inner); stack.merged()
-{'a': 1, 'b': 1}
+>>> flagkit_flags.set({"new-checkout": True})      # doctest: +SKIP
 
-The web adapters' ``override_flags`` helpers and ``flagkit_flags`` fixtures keep their
-layers in an :class:`OverrideStack` and put the merged result on a client with
-:meth:`OverrideStack.apply_to` (the client's overrides API: they win over everything,
-reason ``OVERRIDE``, no network). :class:`FlagOverrides` is the fixture object both
-adapters subclass. Cheap to import (no client, server or framework is loaded).
+The web adapters' ``override_flags`` helpers and ``flagkit_flags`` fixtures push their
+layers onto the adapter's :class:`~flagkit.web.overrides.OverrideStack` (re-exported
+here), which puts the merged result on the client with the client's overrides API (they
+win over everything, reason ``OVERRIDE``, no network). :class:`FlagOverrides` is the
+fixture object both adapters subclass. Cheap to import (no client, server or framework is
+loaded).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from flagkit.client import FlagKitClient
+from flagkit.web.overrides import OverrideStack
 
 _O = TypeVar("_O", bound="FlagOverrides")
 
@@ -40,54 +33,6 @@ def checked_flags(mapping: object) -> dict[str, Any]:
         if not isinstance(key, str) or not key:
             raise TypeError(f"flag keys must be non-empty strings, got {key!r}")
     return dict(mapping)
-
-
-class OverrideStack:
-    """Active override layers, innermost last; the inner layer wins a key.
-
-    Layers are dicts held by identity: a caller may change its layer in place and call
-    :meth:`apply_to` again. Thread-safe (a lock guards the list; clients are called
-    outside it).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._layers: list[dict[str, Any]] = []
-
-    def push(self, layer: dict[str, Any]) -> None:
-        """Add ``layer`` as the innermost one."""
-        with self._lock:
-            self._layers.append(layer)
-
-    def remove(self, layer: dict[str, Any]) -> None:
-        """Remove ``layer`` (by identity; the innermost occurrence), restoring the outer
-        values exactly. Unknown layers are ignored."""
-        with self._lock:
-            for index in range(len(self._layers) - 1, -1, -1):
-                if self._layers[index] is layer:
-                    del self._layers[index]
-                    break
-
-    def merged(self) -> dict[str, Any]:
-        """The layers merged into one dict (inner wins)."""
-        with self._lock:
-            layers = list(self._layers)
-        merged: dict[str, Any] = {}
-        for layer in layers:
-            merged.update(layer)
-        return merged
-
-    def apply_to(self, client: FlagKitClient) -> None:
-        """Make ``client``'s overrides exactly :meth:`merged` (removed keys go)."""
-        merged = self.merged()
-        # set_overrides() adds to what is there: start from a clean slate.
-        client.clear_overrides()
-        if merged:
-            client.set_overrides(merged)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._layers)
 
 
 class FlagOverrides:

@@ -1,27 +1,49 @@
-"""Configuration: :class:`FlagKitOptions` and the small option groups it holds.
+"""Configuration: :class:`FlagKitOptions`, every setting of a client, validated once.
 
 Every option is validated when the dataclass is built (``__post_init__``); a bad value raises
 :class:`~flagkit.errors.ConfigurationError` naming the option, the value and what is allowed.
-Framework integrations build options from settings with :meth:`FlagKitOptions.from_mapping`,
-so the rules and messages exist once.
+The parts of a client are built from these validated options and do not check them again.
+Framework integrations build options from settings with :meth:`FlagKitOptions.from_mapping`
+(conversions in :mod:`flagkit.types._settings`), so the rules and messages exist once.
+
+The option groups are re-exported here: :class:`RetryOptions`, :class:`CircuitBreakerOptions`,
+:class:`StreamingOptions`, :class:`EvaluationJitterConfig` (:mod:`flagkit.types.option_groups`),
+:class:`BootstrapConfig`, :class:`BootstrapVerificationOptions`
+(:mod:`flagkit.utils.bootstrap`) and :class:`ErrorSanitizationConfig`
+(:mod:`flagkit.errors.sanitizer`).
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import logging
-import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypedDict
 from urllib.parse import urlsplit
 
-from flagkit.errors import ConfigurationError, SecurityError
-from flagkit.errors.sanitizer import ErrorSanitizationConfig
+from flagkit.errors import ConfigurationError, FlagKitError, SecurityError
+from flagkit.errors.sanitizer import ErrorSanitizationConfig, mask_api_key
+from flagkit.types._settings import GROUP_TYPES, normalise
+from flagkit.types.option_groups import (
+    CircuitBreakerOptions,
+    EvaluationJitterConfig,
+    RetryOptions,
+    StreamingOptions,
+)
+from flagkit.utils.bootstrap import BootstrapConfig, BootstrapVerificationOptions
 from flagkit.utils.logger import LoggerProtocol, is_logger_like
-from flagkit.utils.platform import is_browser_runtime
+from flagkit.utils.platform import is_browser_runtime, production_marker
+from flagkit.utils.validators import (
+    api_key_problem,
+    check_bool,
+    check_callable,
+    check_int,
+    check_number,
+    check_optional_str,
+    require,
+)
 
 if TYPE_CHECKING:
     from flagkit.types.flag import FlagState
@@ -40,229 +62,35 @@ __all__ = [
     "StreamingOptions",
 ]
 
-
-def _require(condition: bool, option: str, value: object, allowed: str) -> None:
-    """Raise ``ConfigurationError`` unless ``condition``; the message names all three."""
-    if not condition:
-        raise ConfigurationError(f"{option} must be {allowed}, got {value!r}", option=option)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-@dataclass
-class BootstrapConfig:
-    """Bootstrap flag values with an optional HMAC signature (PROTOCOL §7.1).
-
-    ``timestamp`` is epoch milliseconds; build a signed one with
-    :func:`flagkit.utils.security.create_bootstrap_signature`.
-    """
-
-    flags: dict[str, Any]
-    signature: str | None = None
-    timestamp: int | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"BootstrapConfig(flags=<{len(self.flags)} flags>, "
-            f"signed={self.signature is not None}, timestamp={self.timestamp!r})"
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class BootstrapVerificationOptions:
-    """How a signed bootstrap is checked (PROTOCOL §7.2).
-
-    ``max_age`` is in milliseconds; ``on_failure`` is ``"warn"`` (use the flags, log),
-    ``"error"`` (raise ``SecurityError``) or ``"ignore"`` (discard the flags quietly).
-    """
-
-    enabled: bool = True
-    max_age: int = 86_400_000
-    on_failure: Literal["warn", "error", "ignore"] = "warn"
-
-    def __post_init__(self) -> None:
-        _require(
-            isinstance(self.enabled, bool), "bootstrap_verification.enabled", self.enabled, "a bool"
-        )
-        _require(
-            _is_number(self.max_age) and self.max_age > 0,
-            "bootstrap_verification.max_age",
-            self.max_age,
-            "a positive number of milliseconds",
-        )
-        _require(
-            self.on_failure in ("warn", "error", "ignore"),
-            "bootstrap_verification.on_failure",
-            self.on_failure,
-            'one of "warn", "error", "ignore"',
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class EvaluationJitterConfig:
-    """Random delay before each evaluation, against cache-timing attacks (milliseconds)."""
-
-    enabled: bool = False
-    min_ms: float = 5
-    max_ms: float = 15
-
-    def __post_init__(self) -> None:
-        _require(
-            _is_number(self.min_ms) and self.min_ms >= 0,
-            "evaluation_jitter.min_ms",
-            self.min_ms,
-            "a number >= 0",
-        )
-        _require(
-            _is_number(self.max_ms) and self.max_ms >= self.min_ms,
-            "evaluation_jitter.max_ms",
-            self.max_ms,
-            f"a number >= min_ms ({self.min_ms})",
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetryOptions:
-    """Backoff between attempts of one request: ``min(base * multiplier**(n-1), max) + jitter``.
-
-    Seconds. The number of attempts is the top-level ``retries`` option.
-    """
-
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.1
-
-    def __post_init__(self) -> None:
-        _require(
-            _is_number(self.base_delay) and self.base_delay >= 0,
-            "retry.base_delay",
-            self.base_delay,
-            "a number of seconds >= 0",
-        )
-        _require(
-            _is_number(self.max_delay) and self.max_delay >= self.base_delay,
-            "retry.max_delay",
-            self.max_delay,
-            "a number of seconds >= base_delay",
-        )
-        _require(
-            _is_number(self.multiplier) and self.multiplier >= 1,
-            "retry.multiplier",
-            self.multiplier,
-            "a number >= 1",
-        )
-        _require(
-            _is_number(self.jitter) and self.jitter >= 0,
-            "retry.jitter",
-            self.jitter,
-            "a number of seconds >= 0",
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class CircuitBreakerOptions:
-    """Circuit breaker (PROTOCOL §5.2): opens after ``failure_threshold`` failures, probes
-    again ``reset_timeout`` seconds later, closes after ``success_threshold`` successes."""
-
-    failure_threshold: int = 5
-    reset_timeout: float = 30.0
-    success_threshold: int = 1
-
-    def __post_init__(self) -> None:
-        _require(
-            isinstance(self.failure_threshold, int) and self.failure_threshold >= 1,
-            "circuit_breaker.failure_threshold",
-            self.failure_threshold,
-            "an int >= 1",
-        )
-        _require(
-            _is_number(self.reset_timeout) and self.reset_timeout > 0,
-            "circuit_breaker.reset_timeout",
-            self.reset_timeout,
-            "a number of seconds > 0",
-        )
-        _require(
-            isinstance(self.success_threshold, int) and self.success_threshold >= 1,
-            "circuit_breaker.success_threshold",
-            self.success_threshold,
-            "an int >= 1",
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class StreamingOptions:
-    """Server-sent-events updates (PROTOCOL §6). Seconds throughout."""
-
-    enabled: bool = True
-    reconnect_interval: float = 3.0
-    max_reconnect_attempts: int = 3
-    heartbeat_interval: float = 30.0
-    retry_after_fallback: float = 300.0
-    max_backoff: float = 30.0
-
-    def __post_init__(self) -> None:
-        for name in (
-            "reconnect_interval",
-            "heartbeat_interval",
-            "retry_after_fallback",
-            "max_backoff",
-        ):
-            value = getattr(self, name)
-            _require(
-                _is_number(value) and value > 0,
-                f"streaming.{name}",
-                value,
-                "a number of seconds > 0",
-            )
-        _require(
-            isinstance(self.max_reconnect_attempts, int) and self.max_reconnect_attempts >= 1,
-            "streaming.max_reconnect_attempts",
-            self.max_reconnect_attempts,
-            "an int >= 1",
-        )
-
-
 DEFAULT_BASE_URL: Final = "https://api.flagkit.dev/api/v1"
 _BETA_BASE_URL: Final = "https://api.beta.flagkit.dev/api/v1"
-# Sic (PROTOCOL §1): the published SDKs map FLAGKIT_MODE=local to this HTTPS host, not localhost.
+# FLAGKIT_MODE=local maps to this HTTPS host, not to localhost (docs/protocol.md §1): kept
+# for compatibility with the other FlagKit SDKs. local_port is the way to a local server.
 _LOCAL_MODE_BASE_URL: Final = "https://api.flagkit.on/api/v1"
-_KEY_PREFIXES: Final = ("sdk_", "srv_", "cli_")
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-
-_GROUP_TYPES: Final[dict[str, type]] = {
-    "retry": RetryOptions,
-    "circuit_breaker": CircuitBreakerOptions,
-    "streaming": StreamingOptions,
-    "bootstrap_verification": BootstrapVerificationOptions,
-    "evaluation_jitter": EvaluationJitterConfig,
-    "error_sanitization": ErrorSanitizationConfig,
-}
-_IMPORTABLE: Final = frozenset({"logger", "on_ready", "on_error", "on_update"})
+_KEY_OPTIONS: Final = ("api_key", "secondary_api_key")
 
 
-def _mask_key(value: str) -> str:
-    """An API key as it may appear in a message: its first 8 characters only."""
-    return f"{value[:8]}..." if len(value) > 8 else value
+@contextmanager
+def _keys_redacted(secrets: Iterator[object]) -> Iterator[None]:
+    """Remove the given API keys, by value, from any FlagKitError raised in the block.
 
-
-def _production_variable(environ: Mapping[str, str]) -> str | None:
-    """The ``NAME=value`` that marks this process as production (PROTOCOL §1), or ``None``."""
-    # Imported here: flagkit.utils.security imports this module.
-    from flagkit.utils.security import PRODUCTION_ENV_VARS, is_production_environment
-
-    if not is_production_environment(environ):
-        return None
-    for name in PRODUCTION_ENV_VARS:
-        value = environ.get(name) or ""
-        if value.strip().lower() == "production":
-            return f"{name}={value}"
-    return "production environment"  # pragma: no cover - the rule and the list agree
+    The key messages themselves never show a key; this also covers a key that turns up
+    elsewhere (pasted into another option, say), whatever characters it holds.
+    """
+    try:
+        yield
+    except FlagKitError as exc:
+        exc.redact(secret for secret in secrets if isinstance(secret, str))
+        raise
 
 
 def _check_api_key(option: str, value: object, *, required: bool) -> None:
+    """The one API-key rule (:func:`~flagkit.utils.validators.api_key_problem`).
+
+    Messages name the option and the problem and show no character of the key: a key whose
+    prefix is wrong may be some other secret pasted into the wrong setting.
+    """
     allowed = "a str starting with sdk_, srv_ or cli_"
     if value is None or value == "":
         if required:
@@ -272,41 +100,12 @@ def _check_api_key(option: str, value: object, *, required: bool) -> None:
                 option=option,
             )
         raise ConfigurationError(f"{option} must be None or {allowed}, got ''", option=option)
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            f"{option} must be {allowed}, got a {type(value).__name__}", option=option
+    problem = api_key_problem(value)
+    if problem is not None:
+        given = (
+            f" (got a str of {len(value)} characters, not shown)" if isinstance(value, str) else ""
         )
-    shown = _mask_key(value)
-    if not value.startswith(_KEY_PREFIXES) or len(value) == 4:
-        raise ConfigurationError(
-            f"{option} must be {allowed} followed by the key, got {shown!r}", option=option
-        )
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
-        raise ConfigurationError(
-            f"{option} must not contain whitespace or control characters (check for a "
-            f"trailing newline), got {shown!r}",
-            option=option,
-        )
-    if not value.isascii():
-        # It travels in the X-API-Key header: httpx would fail on the first request instead.
-        raise ConfigurationError(
-            f"{option} must contain only ASCII characters, got {shown!r}", option=option
-        )
-
-
-def _check_number(option: str, value: object, *, minimum: float, strict: bool, unit: str) -> None:
-    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-    ok = (
-        _is_number(value)
-        and math.isfinite(value)  # type: ignore[arg-type]
-        and (value > minimum if strict else value >= minimum)  # type: ignore[operator]
-    )
-    _require(ok, option, value, f"a finite number{unit} {bound}")
-
-
-def _check_int(option: str, value: object, *, minimum: int, unit: str = "") -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-    _require(ok, option, value, f"an int{unit} >= {minimum}")
+        raise ConfigurationError(f"{option} {problem}{given}", option=option)
 
 
 def _check_base_url(value: object, *, allow_insecure_http: bool) -> None:
@@ -357,14 +156,6 @@ def _check_base_url(value: object, *, allow_insecure_http: bool) -> None:
         )
 
 
-def _check_optional_str(option: str, value: object, what: str) -> None:
-    _require(value is None or (isinstance(value, str) and value != ""), option, value, what)
-
-
-def _check_callable(option: str, value: object, signature: str) -> None:
-    _require(value is None or callable(value), option, value, f"None or a callable {signature}")
-
-
 @dataclass(frozen=True)
 class FlagKitOptions:
     """Every setting of a :class:`~flagkit.FlagKitClient`, validated when built.
@@ -378,11 +169,12 @@ class FlagKitOptions:
     ...     print(exc)
     [INIT_INVALID_CONFIG] timeout must be a finite number of seconds > 0, got 0
 
-    ``api_key`` may be given positionally (as in the published SDK); everything else is
+    ``api_key`` may be given positionally; everything else is
     keyword-only. Durations are seconds unless the name says otherwise
     (``persistence_flush_interval`` is milliseconds, ``bootstrap_verification.max_age`` too).
     Integer values given for float options are stored as floats. API keys never appear in
-    the repr or in error messages (only their first 8 characters).
+    error messages (not a character of them) nor in the repr (which shows the 8-character
+    key id of a key of 16 characters or more, else only its prefix).
 
     Raises :class:`~flagkit.errors.ConfigurationError` (an ``InitializationError`` and a
     ``ValueError``; code ``INIT_MISSING_API_KEY``, ``INIT_INVALID_BASE_URL`` or
@@ -453,22 +245,34 @@ class FlagKitOptions:
     )
 
     def __post_init__(self) -> None:
-        # Order of PROTOCOL §14.1: keys, local port, base URL, then the numbers.
+        with _keys_redacted(getattr(self, name) for name in _KEY_OPTIONS):
+            self._validate()
+        for name in (
+            "key_rotation_grace_period",
+            "polling_interval",
+            "cache_ttl",
+            "timeout",
+            "event_flush_interval",
+        ):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "_resolved_base_url", self._resolve_base_url(os.environ))
+
+    def _validate(self) -> None:
+        # Order of docs/protocol.md §14.1: keys, local port, base URL, then the numbers.
         _check_api_key("api_key", self.api_key, required=True)
         if self.api_key.startswith("srv_") and is_browser_runtime():
             logging.getLogger("flagkit").warning(
                 "a server key (srv_) is used in a browser runtime, where it can be read"
             )
-        environ = os.environ
         if self.local_port is not None:
             port = self.local_port
-            _require(
+            require(
                 isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535,
                 "local_port",
                 port,
                 "None or an int from 1 to 65535",
             )
-            marker = _production_variable(environ)
+            marker = production_marker(os.environ)
             if marker is not None:
                 raise SecurityError(
                     "SECURITY_LOCAL_PORT_IN_PRODUCTION",
@@ -478,98 +282,74 @@ class FlagKitOptions:
         if self.secondary_api_key is not None:
             _check_api_key("secondary_api_key", self.secondary_api_key, required=False)
         for name in self._BOOL_OPTIONS:
-            value = getattr(self, name)
-            _require(isinstance(value, bool), name, value, "a bool (True or False)")
+            check_bool(name, getattr(self, name))
         _check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
 
-        _check_number(
-            "key_rotation_grace_period",
-            self.key_rotation_grace_period,
-            minimum=0,
-            strict=False,
-            unit=" of seconds",
+        seconds = " of seconds"
+        check_number(
+            "key_rotation_grace_period", self.key_rotation_grace_period, minimum=0, unit=seconds
         )
-        _check_number(
-            "polling_interval", self.polling_interval, minimum=0, strict=False, unit=" of seconds"
+        check_number("polling_interval", self.polling_interval, minimum=0, unit=seconds)
+        check_number("cache_ttl", self.cache_ttl, minimum=0, unit=seconds)
+        check_number("timeout", self.timeout, minimum=0, strict=True, unit=seconds)
+        check_int("retries", self.retries, minimum=0, unit=" (total attempts; 0 means 1)")
+        check_number(
+            "event_flush_interval", self.event_flush_interval, minimum=0, strict=True, unit=seconds
         )
-        _check_number("cache_ttl", self.cache_ttl, minimum=0, strict=False, unit=" of seconds")
-        _check_number("timeout", self.timeout, minimum=0, strict=True, unit=" of seconds")
-        _check_int("retries", self.retries, minimum=0, unit=" (total attempts; 0 means 1)")
-        _check_number(
-            "event_flush_interval",
-            self.event_flush_interval,
-            minimum=0,
-            strict=True,
-            unit=" of seconds",
-        )
-        _check_int("max_persisted_events", self.max_persisted_events, minimum=1)
-        _check_int(
+        check_int("max_persisted_events", self.max_persisted_events, minimum=1)
+        check_int(
             "persistence_flush_interval",
             self.persistence_flush_interval,
             minimum=1,
             unit=" of milliseconds",
         )
-        _check_int("event_batch_size", self.event_batch_size, minimum=1)
-        _check_int("max_event_queue_size", self.max_event_queue_size, minimum=1)
-        _require(
+        check_int("event_batch_size", self.event_batch_size, minimum=1)
+        check_int("max_event_queue_size", self.max_event_queue_size, minimum=1)
+        require(
             self.event_batch_size <= self.max_event_queue_size,
             "event_batch_size",
             self.event_batch_size,
             f"<= max_event_queue_size ({self.max_event_queue_size})",
         )
 
-        _require(
+        require(
             isinstance(self.cache_storage_key, str) and self.cache_storage_key.strip() != "",
             "cache_storage_key",
             self.cache_storage_key,
             "a non-empty str",
         )
-        _check_optional_str(
-            "cache_storage_path",
-            self.cache_storage_path,
-            "None or a non-empty str (a directory path)",
-        )
-        _check_optional_str(
-            "event_storage_path",
-            self.event_storage_path,
-            "None or a non-empty str (a directory path)",
-        )
+        directory = "None or a non-empty str (a directory path)"
+        check_optional_str("cache_storage_path", self.cache_storage_path, directory)
+        check_optional_str("event_storage_path", self.event_storage_path, directory)
 
-        for name, group_type in _GROUP_TYPES.items():
+        for name, group_type in GROUP_TYPES.items():
             value = getattr(self, name)
-            _require(
+            require(
                 isinstance(value, group_type),
                 name,
                 value,
                 f"a {group_type.__name__} (or, in from_mapping, a dict of its fields)",
             )
-        _require(
+        # The one group defined below the validators (in flagkit.errors) is checked here.
+        for name in ("enabled", "preserve_original"):
+            check_bool(f"error_sanitization.{name}", getattr(self.error_sanitization, name))
+        require(
             self.logger is None or is_logger_like(self.logger),
             "logger",
             self.logger,
             "None, a logging.Logger, or an object with debug/info/warn/error methods",
         )
-        _check_callable("on_ready", self.on_ready, "taking no arguments")
-        _check_callable("on_error", self.on_error, "taking the exception")
-        _check_callable("on_update", self.on_update, "taking the list of updated FlagState")
+        check_callable("on_ready", self.on_ready, "taking no arguments")
+        check_callable("on_error", self.on_error, "taking the exception")
+        check_callable("on_update", self.on_update, "taking the list of updated FlagState")
         self._check_bootstrap()
-
-        for name in (
-            "key_rotation_grace_period",
-            "polling_interval",
-            "cache_ttl",
-            "timeout",
-            "event_flush_interval",
-        ):
-            object.__setattr__(self, name, float(getattr(self, name)))
-        object.__setattr__(self, "_resolved_base_url", self._resolve_base_url(environ))
 
     def _check_bootstrap(self) -> None:
         value = self.bootstrap
         allowed = "a dict of flag key -> value, or a BootstrapConfig"
         if isinstance(value, BootstrapConfig):
             flags: object = value.flags
-            _require(isinstance(flags, dict), "bootstrap.flags", flags, "a dict")
+            require(isinstance(flags, dict), "bootstrap.flags", flags, "a dict")
         elif isinstance(value, dict):
             flags = value
             object.__setattr__(self, "bootstrap", dict(value))  # later edits do not leak in
@@ -579,7 +359,7 @@ class FlagKitOptions:
             )
         assert isinstance(flags, dict)
         for key in flags:
-            _require(
+            require(
                 isinstance(key, str) and key != "",
                 "bootstrap",
                 key,
@@ -598,7 +378,7 @@ class FlagKitOptions:
 
     @property
     def resolved_base_url(self) -> str:
-        """The base URL requests go to, without a trailing slash (PROTOCOL §1).
+        """The base URL requests go to, without a trailing slash (``docs/protocol.md`` §1).
 
         ``local_port`` wins (``http://localhost:{port}/api/v1``); else a non-empty
         ``FLAGKIT_MODE`` environment variable (``local``, ``beta``, anything else is
@@ -608,7 +388,7 @@ class FlagKitOptions:
 
     @property
     def api_key_id(self) -> str:
-        """The first 8 characters of ``api_key``: safe to log."""
+        """The first 8 characters of ``api_key`` (sent as ``X-Key-Id``)."""
         return self.api_key[:8]
 
     @classmethod
@@ -641,7 +421,13 @@ class FlagKitOptions:
 
         Raises ``ConfigurationError`` (or ``SecurityError``) as the constructor does.
         """
-        values = _normalise(cls, mapping, source=source)
+        keys = (
+            value
+            for key, value in (mapping.items() if isinstance(mapping, Mapping) else ())
+            if isinstance(key, str) and key.strip().lower() in _KEY_OPTIONS
+        )
+        with _keys_redacted(keys):
+            values = normalise(cls, mapping, source=source)
         if "api_key" not in values:
             raise ConfigurationError(
                 f"api_key is required: {source} has no API_KEY entry (a str starting with "
@@ -652,7 +438,7 @@ class FlagKitOptions:
         return cls(**values)
 
     def __repr__(self) -> str:
-        shown = [f"api_key={_mask_key(self.api_key)!r}"]
+        shown = [f"api_key={mask_api_key(self.api_key)!r}"]
         for f in fields(self):
             if not f.init or f.name == "api_key":
                 continue
@@ -666,7 +452,7 @@ class FlagKitOptions:
             if value == default:
                 continue
             if f.name == "secondary_api_key" and isinstance(value, str):
-                shown.append(f"secondary_api_key={_mask_key(value)!r}")
+                shown.append(f"secondary_api_key={mask_api_key(value)!r}")
             elif f.name == "bootstrap" and isinstance(value, dict):
                 shown.append(f"bootstrap=<{len(value)} flags>")
             else:
@@ -719,149 +505,3 @@ class FlagKitOptionsKwargs(TypedDict, total=False):
     evaluation_jitter: EvaluationJitterConfig
     error_sanitization: ErrorSanitizationConfig
     allow_insecure_http: bool
-
-
-# --- from_mapping helpers ----------------------------------------------------------------
-
-_TRUE: Final = frozenset({"true", "1", "yes", "on"})
-_FALSE: Final = frozenset({"false", "0", "no", "off"})
-_NONE: Final = frozenset({"", "none", "null"})
-
-
-def _display(key: str, name: str) -> str:
-    """``name`` spelt the way the user spells keys (upper case if ``key`` is)."""
-    return name.upper() if key.isupper() else name
-
-
-def _normalise(
-    cls: type, mapping: Mapping[str, Any], *, source: str, path: str = "", shown: str = ""
-) -> dict[str, Any]:
-    """Lower-case the keys of ``mapping``, reject unknown ones, convert strings and groups.
-
-    ``path`` is the canonical prefix of nested option names (``"streaming."``), ``shown``
-    the same prefix as the user spelt it (``"STREAMING."``), for messages.
-    """
-    if not isinstance(mapping, Mapping):
-        where = shown.rstrip(".") or source
-        raise ConfigurationError(
-            f"{where} must be a mapping of option names to values, got a {type(mapping).__name__}",
-            option=path.rstrip("."),
-        )
-    known = {f.name: f for f in fields(cls) if f.init}
-    out: dict[str, Any] = {}
-    given: dict[str, str] = {}
-    for key, value in mapping.items():
-        if not isinstance(key, str):
-            raise ConfigurationError(
-                f"{source} keys must be option names (str), got {key!r}",
-                code="CONFIG_INVALID_OPTION",
-                option=repr(key),
-            )
-        name = key.strip().lower()
-        if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean {shown}{_display(key, close[0])}?" if close else ""
-            raise ConfigurationError(
-                f"unknown option {shown}{key} in {source}{hint} (known: "
-                f"{', '.join(sorted(_display(key, n) for n in known))})",
-                code="CONFIG_INVALID_OPTION",
-                option=f"{path}{key}",
-            )
-        if name in given:
-            raise ConfigurationError(
-                f"option {path}{name} is given twice in {source} (as {given[name]!r} and {key!r})",
-                option=f"{path}{name}",
-            )
-        given[name] = key
-        if not path and name in _GROUP_TYPES and isinstance(value, Mapping):
-            group = _GROUP_TYPES[name]
-            nested = _normalise(group, value, source=source, path=f"{name}.", shown=f"{key}.")
-            out[name] = group(**nested)
-        else:
-            out[name] = _convert(known[name].type, f"{path}{name}", name, value, top=not path)
-    return out
-
-
-def _convert(annotation: object, option: str, name: str, value: object, *, top: bool) -> object:
-    """Convert one string from settings to the option's type; other values pass unchanged."""
-    if top and name in _IMPORTABLE and isinstance(value, str):
-        return _import_object(option, value)
-    if not isinstance(value, str) or not isinstance(annotation, str):
-        return value
-    kind = annotation.replace(" ", "")
-    optional = kind.endswith("|None")
-    base = kind.removesuffix("|None")
-    text = value.strip()
-    if optional and text.lower() in _NONE:
-        return None
-    if base == "bool":
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ConfigurationError(
-            f"{option} must be a bool (true/false, 1/0, yes/no, on/off), got {value!r}",
-            option=option,
-        )
-    if base == "int":
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigurationError(
-                f"{option} must be an int, got {value!r}", option=option
-            ) from None
-    if base == "float":
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number):
-            raise ConfigurationError(
-                f"{option} must be a finite number, got {value!r}", option=option
-            )
-        return number
-    return value
-
-
-def _import_object(option: str, path: str) -> object:
-    """Import ``"pkg.module.attr"`` or ``"pkg.module:attr"``; errors name the option."""
-    text = path.strip()
-    if ":" in text:
-        module_name, _, attr_path = text.partition(":")
-        candidates = [(module_name, attr_path.split("."))]
-    else:
-        parts = text.split(".")
-        candidates = [(".".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
-    if not text or not candidates or not all(candidates[0]):
-        raise ConfigurationError(
-            f"{option} must be an object or a dotted import path like 'pkg.module.attr', "
-            f"got {path!r}",
-            option=option,
-        )
-    problem = "nothing importable"
-    for module_name, attrs in candidates:
-        try:
-            obj: object = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module_name.startswith(exc.name):
-                problem = f"no module named {exc.name!r}"
-                continue  # a shorter prefix may be the module
-            raise ConfigurationError(
-                f"{option}: importing {path!r} failed: {exc}", option=option
-            ) from exc
-        except ImportError as exc:  # the module exists but is broken
-            raise ConfigurationError(
-                f"{option}: importing {path!r} failed: {exc}", option=option
-            ) from exc
-        try:
-            for attr in attrs:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            problem = f"module {module_name!r} has no attribute {'.'.join(attrs)!r}"
-            continue
-        return obj
-    raise ConfigurationError(
-        f"{option} must be an object or a dotted import path like 'pkg.module.attr', "
-        f"got {path!r} ({problem})",
-        option=option,
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-# Python field name -> wire/targeting attribute name (PROTOCOL §9.1).
+# Python field name -> wire/targeting attribute name (docs/protocol.md §9.1).
 CONTEXT_FIELDS: Final[dict[str, str]] = {
     "user_id": "userId",
     "user_key": "userKey",
@@ -45,7 +45,7 @@ class EvaluationContext:
 
     def merged_with(self, override: EvaluationContext | None) -> EvaluationContext:
         """A new context: ``override``'s non-None fields win, ``custom`` is a dict union
-        (override wins) and ``private_attributes`` the union of both (PROTOCOL §9.3)."""
+        (override wins) and ``private_attributes`` the union of both (docs/protocol.md §9.3)."""
         if override is None:
             return self
         values: dict[str, Any] = {}

@@ -32,7 +32,7 @@ class FlagType(str, Enum):
 
 
 class EvaluationReason(str, Enum):
-    """Why an evaluation returned its value (exact strings of PROTOCOL §8.3)."""
+    """Why an evaluation returned its value (exact strings of docs/protocol.md §8.3)."""
 
     FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
     FLAG_DISABLED = "FLAG_DISABLED"
@@ -55,7 +55,7 @@ class EvaluationReason(str, Enum):
 
 @dataclass
 class FlagState:
-    """One flag as the server sends it (PROTOCOL §4.1), plus optional targeting fields.
+    """One flag as the server sends it (docs/protocol.md §4.1), plus optional targeting fields.
 
     ``raw`` keeps the wire object untouched (targeting fields included) so the evaluator
     and the persisted cache see exactly what the server sent.
@@ -138,7 +138,7 @@ class EvaluationResult(Generic[T]):
     error_message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (camelCase, as in PROTOCOL §4.7)."""
+        """A JSON-friendly dict (camelCase, as in docs/protocol.md §4.7)."""
         return {
             "flagKey": self.flag_key,
             "value": self.value,

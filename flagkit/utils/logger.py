@@ -4,9 +4,14 @@ The client turns its ``logger=`` and ``debug=`` options into a :class:`logging.L
 :func:`build_logger`; every component (HTTP, streaming, events) logs through that object or
 one of its children (``logger.getChild("http")``). Whatever the target — the stdlib logger
 ``flagkit`` (the default), the caller's own ``logging.Logger``, or any object with
-``debug/info/warn/error(message, **kwargs)`` methods (:class:`LoggerProtocol`, the published
-SDK's interface) — each record passes through :func:`~flagkit.errors.sanitizer.redact_api_keys`
-(message and traceback text) before it reaches a handler.
+``debug/info/warn/error(message, **kwargs)`` methods (:class:`LoggerProtocol`, the interface
+the other FlagKit SDKs take) — each record's message and traceback text pass through
+:func:`~flagkit.errors.sanitizer.redact_secrets` for the client's own keys (``secrets=``,
+whatever characters they hold) and :func:`~flagkit.errors.sanitizer.redact_api_keys` (any
+key of the usual shape) before they reach a handler.
+
+:func:`log_to` writes one message to any accepted ``logger=`` value (helpers that take a
+logger argument use it).
 
 Nothing here runs at import time; building a logger touches no global logging state except
 ``debug=True`` with the default target, which lowers the ``flagkit`` logger to ``DEBUG``.
@@ -15,11 +20,19 @@ Nothing here runs at import time; building a logger touches no global logging st
 from __future__ import annotations
 
 import logging
-from typing import Any, Final, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, Final, Protocol, TypeAlias, runtime_checkable
 
-from flagkit.errors.sanitizer import redact_api_keys
+from flagkit.errors.sanitizer import redact_api_keys, redact_secrets
 
-__all__ = ["DEFAULT_LOGGER_NAME", "LoggerProtocol", "build_logger", "is_logger_like"]
+__all__ = [
+    "DEFAULT_LOGGER_NAME",
+    "AnyLogger",
+    "LoggerProtocol",
+    "build_logger",
+    "is_logger_like",
+    "log_to",
+]
 
 DEFAULT_LOGGER_NAME: Final = "flagkit"
 
@@ -29,7 +42,7 @@ _DEBUG_HANDLER_MARK: Final = "_flagkit_debug_handler"
 
 @runtime_checkable
 class LoggerProtocol(Protocol):
-    """What a custom ``logger=`` must offer (the published SDK's interface).
+    """What a custom ``logger=`` must offer (the interface the other FlagKit SDKs take too).
 
     >>> class PrintLogger:
     ...     def debug(self, message: str, **kwargs: object) -> None: print("D", message)
@@ -48,6 +61,32 @@ class LoggerProtocol(Protocol):
     def error(self, message: str, **kwargs: Any) -> None: ...
 
 
+# A string alias: ``LoggerAdapter[...]`` is not subscriptable at runtime before Python 3.11.
+AnyLogger: TypeAlias = "logging.Logger | logging.LoggerAdapter[Any] | LoggerProtocol"
+"""A stdlib logger (or adapter) or any object with ``debug/info/warn/error(message)``."""
+
+
+def log_to(logger: AnyLogger | None, level: int, message: str) -> None:
+    """Log ``message`` at ``level`` through ``logger``; ``None`` means the ``flagkit`` logger.
+
+    A :class:`LoggerProtocol` object gets ``error``/``warn``/``info``/``debug`` (``warning``
+    if it has no ``warn``) by level.
+    """
+    if logger is None:
+        logging.getLogger(DEFAULT_LOGGER_NAME).log(level, message)
+    elif isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
+        logger.log(level, message)
+    elif level >= logging.ERROR:
+        logger.error(message)
+    elif level >= logging.WARNING:
+        warn = getattr(logger, "warn", None)
+        (warn if callable(warn) else logger.warning)(message)  # type: ignore[attr-defined]
+    elif level >= logging.INFO:
+        logger.info(message)
+    else:
+        logger.debug(message)
+
+
 def is_logger_like(obj: object) -> bool:
     """Whether ``obj`` can be a ``logger=`` value: a stdlib logger or a :class:`LoggerProtocol`."""
     if isinstance(obj, (logging.Logger, logging.LoggerAdapter)):
@@ -58,34 +97,42 @@ def is_logger_like(obj: object) -> bool:
     return callable(getattr(obj, "warn", None)) or callable(getattr(obj, "warning", None))
 
 
-def _redacted_copy(record: logging.LogRecord) -> logging.LogRecord:
+def _redacted_copy(record: logging.LogRecord, secrets: tuple[str, ...]) -> logging.LogRecord:
     """A copy of ``record`` whose message and traceback text carry no API key."""
+
+    def redact(text: str) -> str:
+        # By value first: the pattern could cut a key with unusual characters in two.
+        return redact_api_keys(redact_secrets(text, secrets) if secrets else text)
+
     clean = logging.makeLogRecord(record.__dict__)
     try:
         message = record.getMessage()
     except (TypeError, ValueError):  # bad %-args: keep the template, drop the args
         message = str(record.msg)
-    clean.msg = redact_api_keys(message)
+    clean.msg = redact(message)
     clean.args = None
     if record.exc_info and not record.exc_text:
         clean.exc_text = logging.Formatter().formatException(record.exc_info)
     if clean.exc_text:
-        clean.exc_text = redact_api_keys(clean.exc_text)
+        clean.exc_text = redact(clean.exc_text)
     if record.stack_info:
-        clean.stack_info = redact_api_keys(record.stack_info)
+        clean.stack_info = redact(record.stack_info)
     return clean
 
 
 class _StdlibForwarder(logging.Handler):
     """Hands redacted records to a stdlib logger (or adapter), honouring its level."""
 
-    def __init__(self, target: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    def __init__(
+        self, target: logging.Logger | logging.LoggerAdapter[Any], secrets: tuple[str, ...]
+    ) -> None:
         super().__init__(logging.NOTSET)
         self.target = target
+        self.secrets = secrets
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            clean = _redacted_copy(record)
+            clean = _redacted_copy(record, self.secrets)
             target = self.target
             if isinstance(target, logging.LoggerAdapter):
                 # The traceback is already in exc_text; exc_info would print it unredacted.
@@ -102,15 +149,16 @@ class _StdlibForwarder(logging.Handler):
 class _ProtocolForwarder(logging.Handler):
     """Calls ``debug/info/warn/error(message)`` on a user object; its failures are contained."""
 
-    def __init__(self, target: object) -> None:
+    def __init__(self, target: object, secrets: tuple[str, ...]) -> None:
         super().__init__(logging.NOTSET)
         self.target = target
+        self.secrets = secrets
         warn = getattr(target, "warn", None)
         self._warn = warn if callable(warn) else target.warning  # type: ignore[attr-defined]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            clean = _redacted_copy(record)
+            clean = _redacted_copy(record, self.secrets)
             text = clean.getMessage()
             if clean.exc_text:
                 text = f"{text}\n{clean.exc_text}"
@@ -140,16 +188,18 @@ class _FlagKitLogger(logging.Logger):
         target: logging.Logger | logging.LoggerAdapter[Any] | object,
         *,
         protocol_level: int,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         super().__init__(name, logging.NOTSET)
         self.propagate = False
         self._target = target
         self._protocol_level = protocol_level
+        self._secrets = secrets
         handler: logging.Handler
         if isinstance(target, (logging.Logger, logging.LoggerAdapter)):
-            handler = _StdlibForwarder(target)
+            handler = _StdlibForwarder(target, secrets)
         else:
-            handler = _ProtocolForwarder(target)
+            handler = _ProtocolForwarder(target, secrets)
         self.addHandler(handler)
 
     @property
@@ -178,7 +228,10 @@ class _FlagKitLogger(logging.Logger):
         target = self._target
         child_target = target.getChild(suffix) if isinstance(target, logging.Logger) else target
         return _FlagKitLogger(
-            f"{self.name}.{suffix}", child_target, protocol_level=self._protocol_level
+            f"{self.name}.{suffix}",
+            child_target,
+            protocol_level=self._protocol_level,
+            secrets=self._secrets,
         )
 
     def __repr__(self) -> str:
@@ -189,6 +242,7 @@ def build_logger(
     logger: LoggerProtocol | logging.Logger | logging.LoggerAdapter[Any] | None = None,
     *,
     debug: bool = False,
+    secrets: Iterable[str | None] = (),
 ) -> logging.Logger:
     """The ``logging.Logger`` a client logs through, built from its ``logger``/``debug`` options.
 
@@ -203,9 +257,13 @@ def build_logger(
       ``debug=True``; an exception raised by the object is reported by ``logging`` and
       swallowed.
 
+    ``secrets`` are strings removed by value from every record (the client passes its
+    ``api_key`` and ``secondary_api_key``), on top of the pattern that finds usual API keys.
+
     Raises ``TypeError`` for anything else. Thread-safe (``logging`` handlers lock).
     """
     protocol_level = logging.DEBUG if debug else logging.INFO
+    hidden = tuple(secret for secret in secrets if secret)
     if logger is None:
         target = logging.getLogger(DEFAULT_LOGGER_NAME)
         if debug:
@@ -217,10 +275,14 @@ def build_logger(
                 )
                 setattr(handler, _DEBUG_HANDLER_MARK, True)
                 target.addHandler(handler)
-        return _FlagKitLogger(DEFAULT_LOGGER_NAME, target, protocol_level=protocol_level)
+        return _FlagKitLogger(
+            DEFAULT_LOGGER_NAME, target, protocol_level=protocol_level, secrets=hidden
+        )
     if not is_logger_like(logger):
         raise TypeError(
             "logger must be a logging.Logger or an object with debug/info/warn/error "
             f"methods, got {type(logger).__name__}"
         )
-    return _FlagKitLogger(DEFAULT_LOGGER_NAME, logger, protocol_level=protocol_level)
+    return _FlagKitLogger(
+        DEFAULT_LOGGER_NAME, logger, protocol_level=protocol_level, secrets=hidden
+    )

@@ -1,4 +1,4 @@
-"""Canonical JSON and HMAC-SHA256 signatures (PROTOCOL §3.2, §7.2, §20.3-20.5).
+"""Canonical JSON and HMAC-SHA256 signatures (docs/protocol.md §3.2, §7.2, §20.3-20.5).
 
 Shared by the HTTP client (signing event batches), bootstrap verification and the local
 server (verifying signatures), so the algorithm exists once.
@@ -15,7 +15,7 @@ MAX_SIGNATURE_AGE_MS: Final = 300_000
 
 
 def canonical_json(obj: object) -> str:
-    """Sorted keys, compact separators, ASCII only, no NaN/Infinity (PROTOCOL §20.3).
+    """Sorted keys, compact separators, ASCII only, no NaN/Infinity (docs/protocol.md §20.3).
 
     >>> canonical_json({"x": 42.0, "y": 1e20, "z": 1e-7, "u": "é<&>"})
     '{"u":"\\\\u00e9<&>","x":42.0,"y":1e+20,"z":1e-07}'

@@ -3,9 +3,9 @@
 Two grammars share one conversion so every Python version agrees on the result:
 
 - :func:`parse_iso_datetime`, strict: the date values of targeting clauses
-  (``flagkit.core.evaluator.date_key``); on the evaluation hot path.
+  (``flagkit.core.targeting.operators.date_key``); on the evaluation hot path.
 - :func:`parse_timestamp`, lenient: the ``since`` update cursor the local server accepts
-  (PROTOCOL §17.4/§20.2).
+  (docs/protocol.md §17.4/§20.2).
 
 >>> parse_iso_datetime("1970-01-01T01:00:00+01:00")
 0

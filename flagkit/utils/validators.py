@@ -1,20 +1,37 @@
-"""Input validation shared by the client and the local server: flag keys and API keys.
+"""Validation: the flag-key and API-key rules, and the checks every option group uses.
+
+- **Rules shared by the client and the local server**: :func:`is_valid_flag_key`,
+  :func:`flag_key_problem`, :func:`api_key_problem`.
+- **Option checks** (:func:`require`, :func:`check_number`, :func:`check_int`, ...): each
+  raises :class:`~flagkit.errors.ConfigurationError` naming the option, the value it got and
+  what is allowed. Every options dataclass validates in ``__post_init__`` with these, so the
+  wording of a mistake is the same whichever option it is about.
 
 Event types are validated by the event pipeline (:mod:`flagkit.core.events.validation`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Final
+
+from flagkit.errors import ConfigurationError
 
 __all__ = [
     "API_KEY_PREFIXES",
     "FLAG_KEY_PATTERN",
     "MAX_FLAG_KEY_LENGTH",
     "api_key_problem",
+    "check_bool",
+    "check_callable",
+    "check_int",
+    "check_number",
+    "check_optional_str",
     "flag_key_problem",
+    "is_number",
     "is_valid_flag_key",
+    "require",
 ]
 
 API_KEY_PREFIXES: Final = ("sdk_", "srv_", "cli_")
@@ -66,12 +83,14 @@ def api_key_problem(key: object) -> str | None:
     The one rule for API keys, used by the client's options and the local server alike: a
     ``str`` that starts with ``sdk_``, ``srv_`` or ``cli_``, has at least one character
     after the prefix, and contains only printable ASCII without whitespace (it travels in
-    the ``X-API-Key`` header). The README's placeholder ``sdk_...`` is valid.
+    the ``X-API-Key`` header). Any other character is allowed (``.``, ``/``, ``+``, ``=``):
+    the text after the prefix is opaque. The README's placeholder ``sdk_...`` is valid.
 
     >>> api_key_problem("sdk_..."), api_key_problem("key_1234")
     (None, 'must start with sdk_, srv_ or cli_ followed by the key')
 
-    The text never contains the key or any part of it beyond its type.
+    The answer is a phrase to put after the option's name (``"api_key " + problem``). It
+    never contains the key or any part of it, only its type, so callers may show it as is.
     """
     if not isinstance(key, str):
         return f"must be a str starting with sdk_, srv_ or cli_, got a {type(key).__name__}"
@@ -82,3 +101,55 @@ def api_key_problem(key: object) -> str | None:
     if not key.isascii():
         return "must contain only ASCII characters"
     return None
+
+
+# --- option checks ----------------------------------------------------------------------
+
+
+def require(condition: bool, option: str, value: object, allowed: str) -> None:
+    """Raise ``ConfigurationError`` unless ``condition``: ``"{option} must be {allowed}, got
+    {value!r}"`` (code ``INIT_INVALID_CONFIG``)."""
+    if not condition:
+        raise ConfigurationError(f"{option} must be {allowed}, got {value!r}", option=option)
+
+
+def is_number(value: object) -> bool:
+    """An ``int`` or ``float`` that is not a ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_number(
+    option: str, value: object, *, minimum: float, strict: bool = False, unit: str = ""
+) -> None:
+    """A finite number ``>= minimum`` (``> minimum`` when ``strict``); ``unit`` is for the text.
+
+    ``unit`` reads after "a finite number", e.g. ``" of seconds"``.
+    """
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+    ok = (
+        is_number(value)
+        and math.isfinite(value)  # type: ignore[arg-type]
+        and (value > minimum if strict else value >= minimum)  # type: ignore[operator]
+    )
+    require(ok, option, value, f"a finite number{unit} {bound}")
+
+
+def check_int(option: str, value: object, *, minimum: int, unit: str = "") -> None:
+    """An ``int`` (not a ``bool``) ``>= minimum``; ``unit`` reads after "an int"."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    require(ok, option, value, f"an int{unit} >= {minimum}")
+
+
+def check_bool(option: str, value: object) -> None:
+    """``True`` or ``False`` (not ``0``/``1`` or a string)."""
+    require(isinstance(value, bool), option, value, "a bool (True or False)")
+
+
+def check_optional_str(option: str, value: object, allowed: str) -> None:
+    """``None`` or a non-empty ``str``; ``allowed`` says what the string is for."""
+    require(value is None or (isinstance(value, str) and value != ""), option, value, allowed)
+
+
+def check_callable(option: str, value: object, signature: str) -> None:
+    """``None`` or a callable; ``signature`` says what it is called with."""
+    require(value is None or callable(value), option, value, f"None or a callable {signature}")

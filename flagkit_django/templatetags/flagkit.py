@@ -54,7 +54,7 @@ class FlagNode(Node):  # type: ignore[misc]
         self.nodelist_false = nodelist_false
         # A quoted key without filters is resolved once, here, not on every render.
         literal = key.var if not key.filters and isinstance(key.var, str) else None
-        self.literal = str(literal) if literal is not None and literal.lstrip("!") else None
+        self.literal = str(literal) if literal is not None else None
 
     def __repr__(self) -> str:
         return f"<FlagNode {self.key.token!r}>"

@@ -3,9 +3,7 @@ users, and a clean adapter state around every test."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -60,17 +58,6 @@ def django_flagkit_server(settings: Any) -> Iterator[FlagKitServer]:
             yield server
         finally:
             reset_client()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes; returns the last result."""
-    deadline = time.monotonic() + timeout
-    event = threading.Event()
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return predicate()
-        event.wait(0.01)
-    return True
 
 
 @pytest.fixture

@@ -22,6 +22,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    # django-waffle's tables, for the waffle import and compatibility tests; listed before
+    # flagkit_django so that {% load waffle_tags %} loads FlagKit's compatible library.
+    "waffle",
     "flagkit_django",
 ]
 

@@ -82,6 +82,9 @@ def test_flagkit_explain_rule_match(live: FlagKitServer) -> None:
         "segment:    -",
         "variation:  on",
         "version:    1",
+        "enabled:    yes",
+        "type:       boolean",
+        "targeting:  yes",
     ]
 
 
@@ -115,10 +118,35 @@ def test_flagkit_explain_errors(live: FlagKitServer) -> None:
 
 
 def test_flagkit_explain_missing_flag(live: FlagKitServer) -> None:
-    """A missing flag is explained as FLAG_NOT_FOUND with its error code."""
-    data = json.loads(run("flagkit_explain", "no-such-flag", "--json"))
+    """A missing flag is explained as FLAG_NOT_FOUND with its error code, and the command
+    fails (exit status 1, like ``flask flagkit explain``)."""
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="'no-such-flag' does not exist") as failed:
+        call_command("flagkit_explain", "no-such-flag", "--json", stdout=out)
+    assert failed.value.returncode == 1
+    data = json.loads(out.getvalue())
     assert data["reason"] == "FLAG_NOT_FOUND"
     assert data["error"].startswith("EVAL_FLAG_NOT_FOUND")
+    assert data["type"] is None and data["targeting"] is None
+
+
+def test_flagkit_explain_unknown_flag_exits_1_from_manage_py() -> None:
+    """Run as a process (offline test settings, no flags), an unknown flag gives exit
+    status 1 with the reason on stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = [
+        sys.executable,
+        "-m",
+        "django",
+        "flagkit_explain",
+        "--settings",
+        "tests.django.settings",
+    ]
+    missing = subprocess.run(
+        [*base, "no-such-flag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 1, missing.stderr
+    assert "does not exist" in missing.stderr
 
 
 def test_flagkit_serve_runs_the_local_server(tmp_path: Path) -> None:
@@ -156,6 +184,15 @@ def test_flagkit_serve_runs_the_local_server(tmp_path: Path) -> None:
             )
             assert response.status_code == 200
             assert [f["key"] for f in response.json()["flags"]] == ["from-file"]
+            token = proc.stdout.readline().split()[-1]
+            export = proc.stdout.readline().split()
+            # The line `flagkit serve` prints: paste it and `flagkit flags set` works.
+            url = base_url.removesuffix("/api/v1")
+            assert export == ["export", f"FLAGKIT_ADMIN_TOKEN={token}", f"FLAGKIT_URL={url}"]
+            admin = httpx.get(
+                f"{base_url}/admin/flags", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert admin.status_code == 200
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0
             assert "FlagKit local server stopped." in proc.stdout.read()

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
 from flagkit.testing import FlagKitServer
 from flagkit.types.context import EvaluationContext
-from flagkit_django import get_client
+from flagkit_django import get_client, middleware
 from flagkit_django.middleware import FlagKitMiddleware, RequestFlags
 from flagkit_django.testing import override_flags
 from tests.django.conftest import reconfigure
@@ -214,20 +214,34 @@ def test_context_builder(live: FlagKitServer, settings: Any, client: Client) -> 
     assert data["ip"] is None
 
 
-def test_context_builder_must_return_a_context(settings: Any, rf: RequestFactory) -> None:
-    """A CONTEXT_BUILDER returning something else is a TypeError naming the setting."""
+def test_context_builder_must_return_a_context(
+    settings: Any, rf: RequestFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CONTEXT_BUILDER returning something else is logged (naming the setting) and the
+    request is evaluated as an anonymous visitor instead of failing."""
+    middleware._degraded_logged.clear()
     settings.FLAGKIT = {"OFFLINE": True, "CONTEXT_BUILDER": lambda request, context: {}}
     request = rf.get("/")
     request.user = AnonymousUser()
-    with pytest.raises(TypeError, match=r"FLAGKIT\['CONTEXT_BUILDER'\] must return"):
-        RequestFlags(request).context  # noqa: B018
+    with caplog.at_level(logging.ERROR, logger="flagkit.django"):
+        context = RequestFlags(request).context
+    assert context == EvaluationContext(anonymous=True)
+    assert "FLAGKIT['CONTEXT_BUILDER'] must return" in caplog.text
 
 
-def test_invalid_setting_is_improperly_configured(settings: Any, client: Client) -> None:
-    """A bad FLAGKIT value fails the request loudly, naming the key."""
+def test_invalid_setting_serves_defaults_and_is_logged_once(
+    settings: Any, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad FLAGKIT value at request time (no system checks ran) does not fail requests:
+    it is logged once at ERROR naming the key, with a hint, and flags serve defaults."""
     settings.FLAGKIT = {"API_KEY": "sdk_x_key_value", "TIMEOUT": "soon"}
-    with pytest.raises(ImproperlyConfigured, match=r"FLAGKIT\['TIMEOUT'\]"):
-        client.get("/no-flags/")
+    with caplog.at_level(logging.ERROR, logger="flagkit.django"):
+        first = client.get("/whoami/")
+        second = client.get("/whoami/")
+    assert first.status_code == second.status_code == 200
+    errors = [r for r in caplog.records if "FLAGKIT['TIMEOUT']" in r.getMessage()]
+    assert len(errors) == 1 and errors[0].levelno == logging.ERROR
+    assert "Hint:" in errors[0].getMessage()
 
 
 def test_value_is_memoised_per_request(settings: Any, rf: RequestFactory) -> None:

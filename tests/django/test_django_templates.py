@@ -10,6 +10,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.test import Client, RequestFactory
 
 from flagkit.testing import FlagKitServer
+from flagkit_django.jinja2 import environment
 from flagkit_django.testing import override_flags
 
 BOOTSTRAP = {
@@ -90,6 +91,29 @@ def test_tags_with_a_bad_key_value(offline: None) -> None:
         '|{% flag number %}on{% else %}off{% endflag %}|{% flag_value missing_var "d" %}'
     )
     assert template.render(Context({"number": 3})) == "off|off|d"
+
+
+INVALID = (
+    '{% load flagkit %}{% flag "!!new-checkout" %}a{% else %}-{% endflag %}'
+    '{% flag "!!nonexistent" %}b{% else %}-{% endflag %}'
+    '{% flag "!" %}c{% else %}-{% endflag %}{% flag bang %}d{% else %}-{% endflag %}'
+)
+
+
+def test_invalid_negations_are_off_with_and_without_a_request(
+    offline: None, rf: RequestFactory
+) -> None:
+    """``!!key``, a bare ``!`` (literal or from a variable) are invalid keys: off, the same
+    with a request (``request.flags``) and without one (the shared client)."""
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    template = Template(INVALID)
+    assert template.render(Context({"request": request, "bang": "!!maintenance"})) == "----"
+    assert template.render(Context({"bang": "!!maintenance"})) == "----"
+    jinja = environment()
+    source = "{{ flagkit.flag('!!nonexistent') }}|{{ flagkit.flag('!') }}"
+    assert jinja.from_string(source).render(request=request) == "False|False"
+    assert jinja.from_string(source).render() == "False|False"
 
 
 def test_tags_reuse_request_flags(offline: None, rf: RequestFactory) -> None:

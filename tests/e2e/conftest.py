@@ -11,8 +11,8 @@ system Chromium whose version its protocol client was not built for.
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -55,15 +55,10 @@ class Demo:
     admin_token: str
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+#: Where the browser tests save their screenshots (kept after the run; .e2e/ is ignored
+#: by git).
+ARTIFACTS = Path(os.environ.get("FLAGKIT_E2E_ARTIFACTS", ROOT / ".e2e" / "screenshots"))
+STARTED = re.compile(r"\[demo\] started (\w+) pid \d+ port (\d+)")
 
 
 def _collect(stream: IO[str], lines: list[str], ready: threading.Event) -> None:
@@ -77,19 +72,19 @@ def _collect(stream: IO[str], lines: list[str], ready: threading.Event) -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """``run_demo.py`` on three free ports (databases in a temp dir), stopped with SIGINT."""
-    server_port, django_port, flask_port = _free_ports(3)
+    """``run_demo.py`` on ports it chooses (port 0, read back from its output), databases
+    in a temp dir, stopped with SIGINT."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     process = subprocess.Popen(
         [
             sys.executable,
             str(RUNNER),
             "--server-port",
-            str(server_port),
+            "0",
             "--django-port",
-            str(django_port),
+            "0",
             "--flask-port",
-            str(flask_port),
+            "0",
             "--data-dir",
             str(tmp_path_factory.mktemp("demo-data")),
             "--admin-token",
@@ -109,6 +104,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     try:
         if not ready.wait(120) or process.poll() is not None:
             pytest.fail("the demo did not start:\n" + "\n".join(lines))
+        ports = {m.group(1): int(m.group(2)) for line in lines if (m := STARTED.match(line))}
+        server_port, django_port, flask_port = (ports[n] for n in ("server", "django", "flask"))
         yield Demo(
             server_url=f"http://127.0.0.1:{server_port}",
             django_url=f"http://127.0.0.1:{django_port}",
@@ -170,6 +167,13 @@ def _wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str 
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         pause.wait(0.05)
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    """The directory the browser tests save screenshots to (created)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
@@ -112,3 +114,76 @@ def test_a_flag_changed_on_the_local_server_shows_on_reload(
             return welcome == message and bool(browser.find_elements(By.ID, "maintenance-banner"))
 
         wait_for(updated, timeout=10, what=f"the change on {url}")
+
+
+def _rgb(css: str) -> tuple[float, float, float, float]:
+    """``rgb(r, g, b)`` / ``rgba(r, g, b, a)`` as numbers (alpha 1 when absent)."""
+    numbers = [float(n) for n in re.findall(r"[\d.]+", css)]
+    return (numbers[0], numbers[1], numbers[2], numbers[3] if len(numbers) > 3 else 1.0)
+
+
+def _luminance(rgb: tuple[float, float, float, float]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(rgb[0]) + 0.7152 * channel(rgb[1]) + 0.0722 * channel(rgb[2])
+
+
+def contrast(foreground: str, background: str) -> float:
+    """The WCAG contrast ratio of two CSS colours (a transparent background is white)."""
+    back = _rgb(background)
+    if back[3] == 0:
+        back = (255.0, 255.0, 255.0, 1.0)
+    lighter, darker = sorted((_luminance(_rgb(foreground)), _luminance(back)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def set_flag(demo: Any, *args: str) -> None:
+    """``flagkit flags set ARGS`` against the demo's server (the documented CLI)."""
+    subprocess.run(
+        [sys.executable, "-m", "flagkit", "flags", "set", *args, "--url", demo.server_url],
+        env={"FLAGKIT_ADMIN_TOKEN": demo.admin_token, "PATH": ""},
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_both_shops_are_readable_with_dark_mode_on_and_off(
+    browser: webdriver.Chrome, demo: Any, wait_for: Callable[..., None], screenshots: Path
+) -> None:
+    """Each shop's flags page, dark mode off then on: every nav link has a contrast of at
+    least 4.5:1 with the page (WCAG AA), and the "Evaluation context" box does not
+    overflow. A screenshot of each page is saved as an artifact."""
+    sites = {"django": demo.django_url + "/flags/", "flask": demo.flask_url + "/flags"}
+    try:
+        for dark in (False, True):
+            set_flag(demo, "dark-mode", "true" if dark else "false")
+            for name, url in sites.items():
+
+                def themed(url: str = url, dark: bool = dark) -> bool:
+                    browser.get(url)
+                    body = browser.find_element(By.TAG_NAME, "body")
+                    return ("dark" in (body.get_attribute("class") or "").split()) is dark
+
+                wait_for(themed, timeout=10, what=f"dark mode {'on' if dark else 'off'} on {url}")
+                browser.save_screenshot(
+                    str(screenshots / f"{name}-flags-{'dark' if dark else 'light'}.png")
+                )
+                background = browser.execute_script(
+                    "return getComputedStyle(document.body).backgroundColor"
+                )
+                for link in browser.find_elements(By.CSS_SELECTOR, "nav a"):
+                    color = link.value_of_css_property("color")
+                    ratio = contrast(color, background)
+                    assert ratio >= 4.5, (name, dark, link.text, color, background, ratio)
+                box = browser.find_element(By.ID, "context")
+                overflow = browser.execute_script(
+                    "const el = arguments[0], main = el.closest('main') || document.body;"
+                    "return [el.scrollWidth - el.clientWidth,"
+                    " el.getBoundingClientRect().right - main.getBoundingClientRect().right];",
+                    box,
+                )
+                assert overflow[0] <= 1 and overflow[1] <= 1, (name, dark, overflow)
+    finally:
+        set_flag(demo, "dark-mode", "false")

@@ -36,6 +36,19 @@ def test_block_tag_without_else_and_negated(app: Flask) -> None:
     assert _render(app, template, "bob") == "[|old]"
 
 
+def test_invalid_negations_are_off(app: Flask) -> None:
+    """One ``!`` at most: ``flag('!')``, ``'!!nonexistent'`` and ``!!key`` are invalid keys,
+    off in the globals and the block tag, in a request and outside one."""
+    template = (
+        "{{ flag('!') }}|{{ flag('!!nonexistent') }}|{{ flag('!!new-checkout') }}|"
+        '{% flag "!!nonexistent" %}on{% else %}off{% endflag %}|'
+        '{% flag "!" %}on{% else %}off{% endflag %}'
+    )
+    assert _render(app, template, "alice") == "False|False|False|off|off"
+    with app.app_context():
+        assert render_template_string(template) == "False|False|False|off|off"
+
+
 def test_block_tag_key_from_a_variable_and_nesting(app: Flask) -> None:
     """The key may be any expression; blocks nest and see template variables."""
     template = (

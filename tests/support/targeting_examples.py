@@ -1,7 +1,7 @@
 """The flags file of docs/targeting.md and the outcome tables documented next to it.
 
-Shared by the evaluator tests (``test_targeting_model.py``) and the end-to-end tests over
-real HTTP (``test_targeting_e2e.py``).
+Shared by ``tests/core/targeting/test_targeting_documents.py`` (evaluated in process) and
+``tests/core/targeting/test_targeting_e2e.py`` (through a real server and client).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ urlpatterns = [
     path("beta/", views.beta, name="beta"),
     path("staff/", views.StaffToolsView.as_view(), name="staff-tools"),
     path("flags/", views.flag_table, name="flags"),
+    path("flags", views.flag_table),  # both spellings answer (no redirect), as in the Flask shop
     path("about/", views.about, name="about"),
     path("health/", views.health, name="health"),
 ]

@@ -145,6 +145,7 @@ def beta() -> str:
 
 
 @bp.get("/flags")
+@bp.get("/flags/")  # both spellings answer (no redirect), as in the Django shop
 def flag_table() -> str:
     """Every flag's value, reason, variation and rule for the current user."""
     rows = []

@@ -81,7 +81,7 @@ def test_flags_page_shows_value_and_reason_for_the_current_user(
     )
     assert "PREREQUISITE_FAILED" in flag_row(html, "one-click-buy")
     assert "FLAG_DISABLED" in flag_row(html, "maintenance-banner")
-    html = page(login("bob"), "/flags")
+    html = page(login("bob"), "/flags/")  # the README's spelling answers too
     assert "SEGMENT_MATCH" in flag_row(html, "max-cart-items")
     assert '"expressCheckout": true' in flag_row(html, "checkout-config")
     assert "&#34;userId&#34;: &#34;bob&#34;" in html  # FLAGKIT_USER_ID_ATTRIBUTE = "username"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.core.management.base import CommandError
 
+from flagkit.web.explain import to_json
 from flagkit_django import conf
 from flagkit_django._engine import get_client
 
@@ -27,6 +27,4 @@ def ready_client(timeout: float | None) -> FlagKitClient:
     return client
 
 
-def to_json(value: Any) -> str:
-    """Compact, stable JSON for table cells and ``--json`` output."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+__all__ = ["ready_client", "to_json"]

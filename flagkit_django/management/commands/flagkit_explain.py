@@ -11,12 +11,19 @@
     segment:    -
     variation:  on
     version:    1
+    enabled:    yes
+    type:       boolean
+    targeting:  yes
 
 ``--user`` loads a Django user (by ``USER_ID_ATTRIBUTE``) and builds the same context the
 middleware would (staff/superuser/groups/date_joined...). ``--attr KEY=VALUE`` adds
 attributes (values parsed as JSON when they can be: ``true``, ``3``, ``["a","b"]``);
 ``email``, ``name``, ``country``, ``ip``, ``user_agent`` and ``user_key`` set those fields,
 anything else goes to ``custom``.
+
+Exit status: 0 when the flag exists (whatever its value), 1 when it does not (the
+explanation, reason ``FLAG_NOT_FOUND``, is still printed) or on a usage error such as a
+bad ``--attr`` or an unknown ``--user``, like ``flask flagkit explain``.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from flagkit.core.context_manager import build_context
 from flagkit.types.context import EvaluationContext
+from flagkit.web.explain import explanation, explanation_lines, flag_exists
 from flagkit_django import conf
 from flagkit_django.context import user_context
-from flagkit_django.management.commands._common import ready_client, to_json
+from flagkit_django.management.commands._common import ready_client
 
 
 def _parse_attr(text: str) -> tuple[str, Any]:
@@ -89,30 +97,11 @@ class Command(BaseCommand):  # type: ignore[misc]
         client = ready_client(options["timeout"])
         key = options["flag_key"]
         result = client.evaluate(key, context=context)
-        shown = context.to_dict(strip_private=False)
-        explanation = {
-            "flag": key,
-            "context": shown,
-            "value": result.value,
-            "reason": result.reason.value,
-            "rule": result.rule_id,
-            "segment": result.segment_id,
-            "variation": result.variation_id,
-            "version": result.version,
-            "enabled": result.enabled,
-        }
-        if result.error_code:
-            explanation["error"] = f"{result.error_code}: {result.error_message or ''}".strip()
+        fields = explanation(client, result, context)
         if options["json"]:
-            self.stdout.write(json.dumps(explanation, indent=2, sort_keys=True, default=str))
-            return
-        for name, value in explanation.items():
-            if name == "enabled":
-                continue
-            if value is None:
-                text = "-"
-            elif isinstance(value, str) and name not in ("value",):
-                text = value
-            else:
-                text = to_json(value)
-            self.stdout.write(f"{name + ':':<11} {text}")
+            self.stdout.write(json.dumps(fields, indent=2, sort_keys=True, default=str))
+        else:
+            for line in explanation_lines(fields):
+                self.stdout.write(line)
+        if not flag_exists(client, key):
+            raise CommandError(f"flag {key!r} does not exist", returncode=1)

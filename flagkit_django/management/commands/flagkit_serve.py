@@ -6,7 +6,11 @@
     FlagKit local server on http://127.0.0.1:8200/api/v1 (3 flags from flags.json)
       accepts      FLAGKIT['API_KEY'] (sdk_dev_…)
       admin token  Zr1...
+                   export FLAGKIT_ADMIN_TOKEN=Zr1... FLAGKIT_URL=http://127.0.0.1:8200
     Quit with CONTROL-C.
+
+The ``export`` line is the one ``flagkit serve`` prints: paste it into another shell and
+``flagkit flags set ...`` changes this server's flags.
 
 The server accepts the project's ``FLAGKIT['API_KEY']`` (and ``SECONDARY_API_KEY``), and
 listens on ``FLAGKIT['LOCAL_PORT']`` when set (else the port of a ``BASE_URL`` on
@@ -102,6 +106,8 @@ class Command(BaseCommand):  # type: ignore[misc]
             f"FlagKit local server on {server.base_url} ({len(server.flags())} flags{source})\n"
             f"  accepts      {accepted}\n"
             f"  admin token  {server.admin_token}\n"
+            f"               export FLAGKIT_ADMIN_TOKEN={server.admin_token} "
+            f"FLAGKIT_URL={server.url}\n"
             "Quit with CONTROL-C."
         )
 

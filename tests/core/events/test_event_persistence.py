@@ -243,7 +243,8 @@ def test_torn_last_line_is_skipped_and_appends_start_on_a_new_line(
 def test_records_from_the_published_sdk_are_rebuilt_and_sent(
     make_queue: Callable[..., EventQueue], recorder: Recorder, store_dir: Path
 ) -> None:
-    """A [PY]-format record (id/type/data/timestamp only) is recovered with its id as eventId."""
+    """A record in the older §11 format (id/type/data/timestamp only) is recovered with its
+    id as eventId."""
     store_dir.mkdir(parents=True)
     legacy = {
         "id": "evt_0123456789abcdef01234567",
