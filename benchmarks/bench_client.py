@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_client.py [--strict]``
 
 1. A typed getter on a cached flag without targeting, called with a per-call context,
    against a bare dict lookup inside a method call of the same shape.
-   Target: at most 4x (the published package is ~40x, the fastest peer SDK ~45x).
+   Target: at most 4x.
 2. ``evaluate_all()`` over 1,000 flags (full ``EvaluationResult`` objects), against 1,000
    bare method-call lookups and against building 1,000 small dataclasses.
 3. Memory held for 10,000 flags loaded over HTTP from the local server: the traced

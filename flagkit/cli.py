@@ -24,6 +24,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from flagkit._version import __version__
+from flagkit.server.context import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8200"
 
@@ -59,6 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
             events_log=args.events_log,
             heartbeat_interval=args.heartbeat_interval,
             max_body_bytes=args.max_body_bytes,
+            max_connections=args.max_connections,
+            request_timeout=args.request_timeout,
         )
     except ServeError as exc:
         raise _CliError(f"flagkit serve: {exc}", 2) from None
@@ -169,20 +176,108 @@ def _flags_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_value(raw: str, flag_type: str | None) -> Any:
-    if flag_type == "string":
+_JSON_TYPES = {bool: "boolean", str: "string", int: "number", float: "number"}
+
+
+def _type_of(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "json")
+
+
+def _parse_value(raw: str, flag_type: str | None, current: dict[str, Any] | None) -> Any:
+    """VALUE as the flag's type: ``--type``, else the existing flag's, else JSON or a string."""
+    wanted = flag_type or (current["flagType"] if current is not None else None)
+    if wanted == "string":
         return raw
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
-        if flag_type in ("boolean", "number", "json"):
-            raise _CliError(
-                f"flagkit flags set: {raw!r} is not a valid {flag_type} value", 2
-            ) from None
-        return raw
+        value = raw
+    if wanted is not None and _type_of(value) != wanted:
+        if flag_type:
+            raise _CliError(f"flagkit flags set: {raw!r} is not a valid {flag_type} value", 2)
+        key = current["key"] if current is not None else "?"
+        raise _CliError(
+            f"flagkit flags set: VALUE {raw!r} is a {_type_of(value)}, but flag {key!r} is "
+            f"a {wanted} flag; give a {wanted} value, or --type {_type_of(value)} to change "
+            "the flag's type",
+            2,
+        )
+    return value
+
+
+def _targeting_fields() -> tuple[str, ...]:
+    """The fields that make a flag targeted, and ``salt`` (cleared with them)."""
+    from flagkit.core.targeting import TARGETING_FIELDS
+
+    return (*TARGETING_FIELDS, "salt")
+
+
+def _is_targeted(flag: dict[str, Any]) -> bool:
+    return any(flag.get(name) not in (None, [], {}, "") for name in _targeting_fields()[:-1])
+
+
+def _variation(flag: dict[str, Any], variation_id: Any) -> str:
+    for variation in flag.get("variations") or ():
+        if isinstance(variation, dict) and variation.get("id") == variation_id:
+            return f"variation {variation_id!r} ({_short(variation.get('value'), 40)})"
+    return f"variation {variation_id!r}"
+
+
+def _effective(flag: dict[str, Any]) -> list[str]:
+    """What the flag now serves, in words (the truth about targeting)."""
+    value = _short(flag["value"], 40)
+    if not _is_targeted(flag):
+        if flag["enabled"]:
+            return [f"  everyone gets {value}"]
+        return [f"  disabled: lookups return {value} (a simple flag serves its value)"]
+    if not flag["enabled"]:
+        off = flag.get("offVariation")
+        served = _variation(flag, off) if off is not None else f"its value {value}"
+        return [f"  disabled: everyone gets {served}"]
+    parts = []
+    for name, what in (("rules", "rule"), ("targets", "individual target list")):
+        count = len(flag.get(name) or ())
+        if count:
+            parts.append(f"{count} {what}{'s' if count != 1 else ''}")
+    if flag.get("prerequisites"):
+        parts.append(f"{len(flag['prerequisites'])} prerequisite(s)")
+    fallthrough = flag.get("fallthrough") or {}
+    if "rollout" in fallthrough:
+        rest = "a percentage rollout decides for everyone else"
+    elif "variation" in fallthrough:
+        rest = f"everyone else gets {_variation(flag, fallthrough['variation'])}"
+    else:
+        rest = f"everyone else gets its value {value}"
+    decided = ", ".join(parts) if parts else "its targeting"
+    return [
+        f"  targeted: {decided} still decide per user; {rest}",
+        "  to serve one value to everyone: flagkit flags set "
+        f"{flag['key']} [VALUE] --everyone --yes (clears targeting)",
+    ]
+
+
+def _confirm_clearing(args: argparse.Namespace, current: dict[str, Any]) -> None:
+    cleared = [name for name in _targeting_fields() if name in current]
+    if not cleared or args.yes:
+        return
+    question = f"Clear {', '.join(cleared)} of {current['key']!r} and serve one value to everyone?"
+    if not sys.stdin.isatty():
+        raise _CliError(
+            f"flagkit flags set: --everyone would clear {', '.join(cleared)}; add --yes to confirm",
+            2,
+        )
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise _CliError("flagkit flags set: nothing changed", 1)
 
 
 def _flags_set(args: argparse.Namespace) -> int:
+    admin = _Admin(args)
+    try:
+        current: dict[str, Any] | None = admin.call("GET", f"/flags/{_quote(args.key)}")
+    except _CliError as exc:
+        if "(HTTP 404)" not in str(exc):
+            raise
+        current = None
     body: dict[str, Any] = {}
     for item in args.field or ():
         name, sep, raw = item.partition("=")
@@ -193,20 +288,45 @@ def _flags_set(args: argparse.Namespace) -> int:
         except ValueError:
             raise _CliError(f"flagkit flags set: --field {name}: {raw!r} is not JSON", 2) from None
     if args.value is not None:
-        body["value"] = _parse_value(args.value, args.type)
+        body["value"] = _parse_value(args.value, args.type, current)
     if args.type:
         body["flagType"] = args.type
     if args.enabled is not None:
         body["enabled"] = args.enabled
+    replace = args.replace
+    if args.everyone:
+        if current is not None:
+            _confirm_clearing(args, current)
+            kept = {
+                k: v
+                for k, v in current.items()
+                if k not in (*_targeting_fields(), "key", "version", "lastModified")
+            }
+            body = {**kept, "enabled": True, **body}
+            replace = True
+        else:
+            body.setdefault("enabled", True)
     if not body:
         raise _CliError(
-            "flagkit flags set: give a VALUE, --type, --enabled/--disabled or --field", 2
+            "flagkit flags set: give a VALUE, --type, --enabled/--disabled, --field or --everyone",
+            2,
         )
-    params = {"replace": "true"} if args.replace else None
-    flag = _Admin(args).call("PUT", f"/flags/{_quote(args.key)}", body=body, params=params)
+    params = {"replace": "true"} if replace else None
+    flag = admin.call("PUT", f"/flags/{_quote(args.key)}", body=body, params=params)
     state = "enabled" if flag["enabled"] else "disabled"
     details = f"{flag['flagType']}, {state}, version {flag['version']}"
     print(f"{flag['key']} = {_short(flag['value'])} ({details})")
+    if current is None:
+        print("  created")
+    else:
+        changes = [
+            f"{name} {_short(current.get(name), 30)} -> {_short(flag.get(name), 30)}"
+            for name in sorted(set(current) | set(flag))
+            if name not in ("version", "lastModified") and current.get(name) != flag.get(name)
+        ]
+        print("  changed: " + ("; ".join(changes) if changes else "nothing"))
+    for line in _effective(flag):
+        print(line)
     return 0
 
 
@@ -305,7 +425,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat-interval", type=float, default=15.0, help="seconds between SSE heartbeats"
     )
     serve.add_argument(
-        "--max-body-bytes", type=int, default=5 * 1024 * 1024, help="request body limit (413 above)"
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="request body limit in bytes, chunked bodies too (413 above; default 5 MiB)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help=f"connections served at once; more wait (default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        metavar="SECONDS",
+        help="time to receive one whole request, then the connection ends "
+        f"(default {DEFAULT_REQUEST_TIMEOUT:g})",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
@@ -337,6 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument(
         "--replace", action="store_true", help="replace the whole flag instead of merging"
     )
+    setter.add_argument(
+        "--everyone",
+        action="store_true",
+        help="serve one value to everyone: enable the flag and clear its targeting "
+        "(rules, targets, rollouts; asks first unless --yes)",
+    )
+    setter.add_argument("--yes", action="store_true", help="do not ask before --everyone")
     setter.set_defaults(func=_flags_set)
     delete = flag_commands.add_parser("delete", help="delete a flag")
     delete.add_argument("key")

@@ -17,9 +17,11 @@ from __future__ import annotations
 import difflib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
+from flagkit.core.evaluation import safe_key
 from flagkit.errors import InitializationError
 from flagkit.types.config import FlagKitOptions
 from flagkit.types.flag import EvaluationReason, EvaluationResult
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["FlagKit"]
 
 _log = logging.getLogger("flagkit")
+
+_WAIT_MARGIN = 1.0  # seconds a waiter allows beyond the initializing client's timeout
 
 
 def _new_client(options: FlagKitOptions) -> FlagKitClient:
@@ -56,6 +60,9 @@ class FlagKit:
     _cond: ClassVar[threading.Condition] = threading.Condition(threading.RLock())
     _instance: ClassVar[FlagKitClient | None] = None
     _initializing: ClassVar[bool] = False
+    # How long another thread may wait for the initialize() in progress: its own timeout
+    # plus a margin (set when it starts; time.monotonic() clock).
+    _initializing_until: ClassVar[float] = 0.0
 
     def __init__(self) -> None:
         raise TypeError("FlagKit is a static factory: call FlagKit.initialize(...)")
@@ -69,7 +76,7 @@ class FlagKit:
         >>> client = FlagKit.initialize(api_key="sdk_...", local_port=8200)  # doctest: +SKIP
 
         Accepts every :class:`~flagkit.FlagKitOptions` field as a keyword. Calls
-        ``client.initialize()`` (PROTOCOL §15); if that raises, the client is closed, the
+        ``client.initialize()`` (docs/protocol.md §15); if that raises, the client is closed, the
         error propagates and no instance is stored, so a later ``initialize`` may retry.
 
         Raises ``InitializationError`` (``INIT_ALREADY_INITIALIZED``) when a default client
@@ -101,6 +108,7 @@ class FlagKit:
                     "FlagKit.close() before initializing again",
                 )
             cls._initializing = True
+            cls._initializing_until = time.monotonic() + options.timeout * 1.1 + _WAIT_MARGIN
         try:
             client = _new_client(options)
             try:
@@ -130,12 +138,21 @@ class FlagKit:
         test overrides) and start it when they choose. ``build`` runs under the factory's
         lock, so it is called at most once and must not block on the network or call back
         into user code (constructing a ``FlagKitClient`` does neither). If ``initialize``
-        is running in another thread, waits for it and returns its client when it
-        succeeded. Raises what ``build`` raises; nothing is stored then.
+        is running in another thread, waits for it — at most its ``timeout`` option plus a
+        moment — and returns its client when it succeeded (or builds one when it failed).
+        Raises what ``build`` raises (nothing is stored then), and ``InitializationError``
+        (``INIT_TIMEOUT``) when the ``initialize`` in progress outlives that bound.
         """
         with cls._cond:
             while cls._initializing:
-                cls._cond.wait()
+                remaining = cls._initializing_until - time.monotonic()
+                if remaining <= 0:
+                    raise InitializationError(
+                        "INIT_TIMEOUT",
+                        "FlagKit.initialize() in another thread has not finished within its "
+                        "timeout; no default client is available yet",
+                    )
+                cls._cond.wait(remaining)
             if cls._instance is None:
                 cls._instance = build()
             return cls._instance
@@ -195,19 +212,21 @@ class FlagKit:
 
     @classmethod
     def reset(cls) -> None:
-        """Same as :meth:`close` (the published SDK's name)."""
+        """Same as :meth:`close` (kept for code written against earlier versions)."""
         cls.close()
 
     # --- delegation to the default client ------------------------------------------------
-    # Lookups never raise (PROTOCOL rule: a flag lookup returns the caller's default on any
-    # fault), so without a client they log and return the default; the other calls raise
+    # Lookups never raise (a flag lookup returns the caller's default on any fault), so
+    # without a client they log and return the default; the other calls raise
     # ``INIT_NOT_INITIALIZED`` like ``get_client``.
 
     @classmethod
     def _client_or_none(cls, key: object) -> FlagKitClient | None:
         client = cls._instance
         if client is None:
-            _log.warning("FlagKit is not initialized: flag %r served the caller's default", key)
+            _log.warning(
+                "FlagKit is not initialized: flag %r served the caller's default", safe_key(key)
+            )
         return client
 
     @classmethod
@@ -277,7 +296,7 @@ class FlagKit:
         client = cls._client_or_none(key)
         if client is None:
             return EvaluationResult(
-                flag_key=key if isinstance(key, str) else repr(key),
+                flag_key=safe_key(key),
                 value=default,
                 enabled=False,
                 reason=EvaluationReason.DEFAULT,

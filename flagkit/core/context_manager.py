@@ -1,6 +1,6 @@
 """Who a flag is evaluated for: the global context, the request scope and per-call contexts.
 
-Three layers, merged with :meth:`EvaluationContext.merged_with` (PROTOCOL §9.3: non-None
+Three layers, merged with :meth:`EvaluationContext.merged_with` (docs/protocol.md §9.3: non-None
 fields of the upper layer win, ``custom`` is a dict union, ``private_attributes`` a union):
 
 1. the process-wide **global** context (``set_context``, ``identify`` outside a scope) —
@@ -290,6 +290,6 @@ class ContextManager:
         self.replace_current_layer(new)
         return new
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """Replace the lock in a forked child (it may have been held at fork time)."""
         self._lock = threading.Lock()

@@ -22,7 +22,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Dispatcher", "Listeners"]
+from flagkit.errors.flagkit_error import apply_error_sanitization
+from flagkit.errors.sanitizer import ErrorSanitizationConfig
+
+__all__ = ["Callbacks", "Dispatcher", "Listeners"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +81,7 @@ class Listeners(Generic[F]):
         with self._lock:
             self._items = ()
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """Replace the lock (a forked child may have inherited it held)."""
         self._lock = threading.Lock()
 
@@ -93,7 +96,7 @@ class Dispatcher:
     >>> d.close()
 
     The thread starts lazily on the first :meth:`submit` (never at construction) and is
-    restarted in a forked child by :meth:`reset_after_fork`. Thread-safe.
+    restarted in a forked child by :meth:`after_fork`. Thread-safe.
     """
 
     def __init__(self, logger: logging.Logger, *, name: str = "flagkit-dispatch") -> None:
@@ -158,7 +161,7 @@ class Dispatcher:
         if thread is not threading.current_thread():
             thread.join(timeout)
 
-    def reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: forget the parent's thread, queue and locks.
 
         Jobs queued in the parent but not yet run are dropped (they belong to the parent).
@@ -184,3 +187,58 @@ class Dispatcher:
                     if self._pending <= 0:
                         self._pending = 0
                         self._idle.notify_all()
+
+
+class Callbacks:
+    """A client's user callbacks: the ``on_ready``/``on_update``/``on_error`` options plus
+    the listeners added later, all delivered through one :class:`Dispatcher`.
+
+    >>> callbacks = Callbacks(Dispatcher(logging.getLogger("flagkit")), None, None, None)
+    >>> unsubscribe = callbacks.updates.add(print)
+    """
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        on_ready: Callable[[], None] | None,
+        on_update: Callable[[list[Any]], None] | None,
+        on_error: Callable[[Exception], None] | None,
+        sanitization: ErrorSanitizationConfig | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self._sanitization = sanitization
+        self._on_ready = on_ready
+        self._on_update = on_update
+        self._on_error = on_error
+        self.ready: Listeners[Callable[[], None]] = Listeners()
+        self.updates: Listeners[Callable[[list[Any]], None]] = Listeners()
+        self.errors: Listeners[Callable[[Exception], None]] = Listeners()
+
+    def notify_ready(self, listeners: tuple[Callable[[], None], ...]) -> None:
+        """Queue ``on_ready`` and ``listeners`` (taken by the caller with the READY change)."""
+        if self._on_ready is not None:
+            self.dispatcher.submit(self._on_ready)
+        for listener in listeners:
+            self.dispatcher.submit(listener)
+
+    def notify_update(self, flags: list[Any]) -> None:
+        """Queue ``on_update`` and the update listeners, each with its own copy of ``flags``."""
+        if self._on_update is not None:
+            self.dispatcher.submit(self._on_update, list(flags))
+        for listener in self.updates.snapshot():
+            self.dispatcher.submit(listener, list(flags))
+
+    def report_error(self, error: Exception) -> None:
+        """Queue ``on_error`` and the error listeners, with the error sanitized under the
+        client's ``error_sanitization`` option."""
+        error = apply_error_sanitization(error, self._sanitization)
+        if self._on_error is not None:
+            self.dispatcher.submit(self._on_error, error)
+        for listener in self.errors.snapshot():
+            self.dispatcher.submit(listener, error)
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh dispatcher thread state and listener locks."""
+        self.dispatcher.after_fork()
+        for listeners in (self.ready, self.updates, self.errors):
+            listeners.after_fork()

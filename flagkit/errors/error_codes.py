@@ -1,9 +1,16 @@
-"""The FlagKit error-code table (PROTOCOL §13.2).
+"""The FlagKit error-code table (docs/protocol.md §13.2).
 
-Each code has a number, a default message and whether it is recoverable (worth retrying).
-Three codes are ours, numbered in the free range of their category (PROTOCOL §20.9):
-``INIT_NOT_INITIALIZED`` (1006), ``NETWORK_CIRCUIT_OPEN`` (1309) and
-``SECURITY_SIGNATURE_INVALID`` (1706).
+Each code has a number, a default message and whether it is recoverable: whether a later
+attempt may succeed (the condition can pass), as opposed to a mistake or a refusal that
+stays until someone changes the configuration. The first load of a client retries every
+recoverable failure; only a rejected key or a refused signature is permanent for it.
+
+Five codes are ours, numbered in the free range of their category (docs/protocol.md
+§20.9): ``INIT_NOT_INITIALIZED`` (1006), ``NETWORK_CIRCUIT_OPEN`` (1309),
+``NETWORK_UNEXPECTED_STATUS`` (1310: a 3xx/4xx answer that is neither a key rejection nor
+a rate limit, e.g. 404 or 409 from a proxy or a deploy in progress),
+``NETWORK_RESPONSE_TOO_LARGE`` (1311: a body or stream event over the size limits of
+docs/security.md "Limits") and ``SECURITY_SIGNATURE_INVALID`` (1706).
 """
 
 from __future__ import annotations
@@ -66,6 +73,12 @@ ERROR_CODES: Final[dict[str, ErrorDefinition]] = {
         ErrorDefinition("NETWORK_SERVICE_UNAVAILABLE", 1308, "Service unavailable", True),
         ErrorDefinition(
             "NETWORK_CIRCUIT_OPEN", 1309, "Circuit breaker is open; request not sent", True
+        ),
+        ErrorDefinition(
+            "NETWORK_UNEXPECTED_STATUS", 1310, "Server answered with an unexpected status", True
+        ),
+        ErrorDefinition(
+            "NETWORK_RESPONSE_TOO_LARGE", 1311, "Response exceeds the size limit", True
         ),
         ErrorDefinition("CACHE_READ_ERROR", 1400, "Cache read failed", True),
         ErrorDefinition("CACHE_WRITE_ERROR", 1401, "Cache write failed", True),
@@ -151,6 +164,8 @@ class ErrorCode:
     NETWORK_INVALID_RESPONSE: Final = "NETWORK_INVALID_RESPONSE"
     NETWORK_SERVICE_UNAVAILABLE: Final = "NETWORK_SERVICE_UNAVAILABLE"
     NETWORK_CIRCUIT_OPEN: Final = "NETWORK_CIRCUIT_OPEN"
+    NETWORK_UNEXPECTED_STATUS: Final = "NETWORK_UNEXPECTED_STATUS"
+    NETWORK_RESPONSE_TOO_LARGE: Final = "NETWORK_RESPONSE_TOO_LARGE"
     CACHE_READ_ERROR: Final = "CACHE_READ_ERROR"
     CACHE_WRITE_ERROR: Final = "CACHE_WRITE_ERROR"
     CACHE_EXPIRED: Final = "CACHE_EXPIRED"

@@ -1,21 +1,20 @@
 """HTTP transport: the only place that talks to httpx.
 
-:class:`HttpClient` (retries, circuit breaker, key rotation, request signing, SSE lines),
-its :class:`HttpConfig`, and the resilience pieces it is built from.
+:class:`HttpClient` (retries, circuit breaker, key rotation, request signing, deadlines,
+size limits), its :class:`HttpConfig`, the status table (:mod:`flagkit.http.responses`),
+SSE framing (:mod:`flagkit.http.sse`) and the resilience pieces it is built from.
 """
 
 from flagkit.http.circuit_breaker import CircuitBreaker, CircuitBreakerStats, CircuitState
-from flagkit.http.http_client import (
-    EventStream,
-    HttpClient,
-    HttpConfig,
+from flagkit.http.http_client import HttpClient, HttpConfig
+from flagkit.http.responses import (
     UsageMetrics,
     error_from_response,
-    iter_lines,
     parse_retry_after,
     parse_usage_headers,
 )
 from flagkit.http.retry import backoff_delay, call_with_retry, is_retryable, normalize_attempts
+from flagkit.http.sse import EventStream, iter_lines
 
 __all__ = [
     "CircuitBreaker",

@@ -1,4 +1,4 @@
-"""Circuit breaker around each HTTP attempt (PROTOCOL §5.2).
+"""Circuit breaker around each HTTP attempt (docs/protocol.md §5.2).
 
 States: ``CLOSED`` (calls pass, failures counted) -> ``OPEN`` after ``failure_threshold``
 consecutive failures (calls fail fast with :class:`CircuitOpenError`, nothing is sent) ->
@@ -9,7 +9,7 @@ call at a time is let through; the others fail fast) -> ``CLOSED`` after
 What counts as a failure is the caller's choice (``is_failure``). The HTTP client counts
 transport errors, 5xx, 429 and malformed 2xx bodies; other 4xx answers do **not** count —
 a rejected key or an unknown path means the server is up, so they must not open the circuit
-and make every other request fail fast (SPEC deviation from [PY], which counts them).
+and make every other request fail fast.
 """
 
 from __future__ import annotations

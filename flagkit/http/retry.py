@@ -1,4 +1,4 @@
-"""Retry with exponential backoff and jitter (PROTOCOL §5.1).
+"""Retry with exponential backoff and jitter (docs/protocol.md §5.1).
 
 One logical request makes up to ``attempts`` attempts (the ``retries`` option is the total
 number of attempts, with a floor of 1). After failed attempt ``n`` it waits
@@ -6,7 +6,9 @@ number of attempts, with a floor of 1). After failed attempt ``n`` it waits
 the error carries a ``Retry-After`` value, and never past the caller's deadline.
 
 Only recoverable transport/server failures are retried: an :class:`AuthenticationError`
-(401/403/429), a 4xx, a circuit-open error or any non-FlagKit exception is raised at once.
+(401/403/429), a definite 3xx/4xx answer (except 408 and 425, see
+:mod:`flagkit.http.responses`), a circuit-open error or any non-FlagKit exception is raised
+at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flagkit.errors import AuthenticationError, CircuitOpenError, FlagKitError
+from flagkit.http.responses import retried_within_call
 from flagkit.types.config import RetryOptions
 
 __all__ = ["backoff_delay", "call_with_retry", "is_retryable", "normalize_attempts"]
@@ -55,12 +58,14 @@ def backoff_delay(
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether another attempt may help: a recoverable ``FlagKitError`` that is neither an
-    authentication error (incl. 429) nor a circuit-open error."""
+    """Whether another attempt may help now: a recoverable ``FlagKitError`` that is neither
+    an authentication error (incl. 429) nor a circuit-open error, and not a definite answer
+    of the server that retrying at once would only repeat (e.g. a 404)."""
     return (
         isinstance(error, FlagKitError)
         and error.recoverable
         and not isinstance(error, (AuthenticationError, CircuitOpenError))
+        and retried_within_call(error)
     )
 
 

@@ -1,7 +1,7 @@
 """Timestamps of the local server: integer microseconds, ISO-8601 with ``Z``, lenient parsing.
 
 The server keeps every time as integer microseconds since the Unix epoch so that cursor
-comparisons (PROTOCOL §20.2) are exact, and renders them as
+comparisons (docs/protocol.md §20.2) are exact, and renders them as
 ``YYYY-MM-DDTHH:MM:SS.ffffffZ``. Lenient parsing of cursors (:func:`parse_timestamp`) lives
 in :mod:`flagkit.utils.timeparse`, next to the targeting evaluator's strict ISO-8601 parser.
 """

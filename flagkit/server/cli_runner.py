@@ -61,20 +61,24 @@ def start_server(*, host: str, port: int, **options: Any) -> FlagKitServer:
 def wait_until_interrupted(
     ready: Callable[[], object] | None = None, *, poll_interval: float = 1.0
 ) -> None:
-    """Block the calling thread until Ctrl-C (``KeyboardInterrupt``) or ``SIGTERM``.
+    """Block the calling thread until Ctrl-C (``SIGINT``) or ``SIGTERM``.
 
     ``ready`` is called once both are handled: print the banner there, so whoever reads it
-    may stop the process at once. ``SIGTERM`` is handled only when called from the main
-    thread (where Python delivers signals); the previous handler is restored on return.
+    may stop the process at once. Called from the main thread (where Python delivers
+    signals), it installs its own handlers for both signals, so Ctrl-C stops it even when
+    the process was started with ``SIGINT`` ignored (a background job of a shell script, some
+    CI runners); the previous handlers are restored on return. From another thread only a
+    ``KeyboardInterrupt`` raised in it ends the wait.
     """
     stop = threading.Event()
-    previous = None
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
             stop.set()
 
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     try:
         if ready is not None:
             ready()
@@ -83,8 +87,8 @@ def wait_until_interrupted(
     except KeyboardInterrupt:
         pass
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def serve_until_interrupted(

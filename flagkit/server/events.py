@@ -1,6 +1,7 @@
 """Received analytics events: validation, de-duplication by id, bounded memory, JSONL log.
 
-Events are kept exactly as received (both dialects of PROTOCOL §10.2). An event whose
+Events are kept exactly as received (both dialects of docs/protocol.md §10.2). An event
+whose
 ``eventId`` (or Go-dialect ``id``) was already recorded is counted as a duplicate and not
 recorded again (§20.6), so clients may deliver at least once. Malformed events are counted
 (§20.7) and skipped. The hot path validates outside the lock and takes it once per batch.

@@ -25,6 +25,7 @@ from typing import Any, Final
 __all__ = ["ENDPOINTS", "FaultAction", "FaultInjector"]
 
 ENDPOINTS: Final = ("init", "updates", "events", "stream_token", "stream")
+_MAX_RETRY_AFTER: Final = 86_400
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,12 @@ class FaultInjector:
         if retry_after is not None and (
             isinstance(retry_after, bool)
             or not isinstance(retry_after, (int, float))
-            or retry_after < 0
+            or not 0 <= retry_after <= _MAX_RETRY_AFTER  # also refuses NaN
         ):
-            raise ValueError(f"retry_after must be a number of seconds >= 0, got {retry_after!r}")
+            raise ValueError(
+                f"retry_after must be a number of seconds in 0..{_MAX_RETRY_AFTER}, "
+                f"got {retry_after!r}"
+            )
         remaining = count if count is not None else (len(statuses) or None)
         fault = _Fault(deque(statuses), float(latency), drop, malformed, remaining, retry_after)
         with self._lock:

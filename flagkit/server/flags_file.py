@@ -28,16 +28,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from flagkit.server.file_lines import json_line, path_tokens, yaml_line
 from flagkit.types.flag import FlagType
+from flagkit.utils.validators import api_key_problem, flag_key_problem
 
 __all__ = [
-    "API_KEY_PREFIXES",
     "EnvironmentInfo",
     "FlagsDocument",
     "FlagsFileError",
@@ -53,7 +53,6 @@ __all__ = [
 
 logger = logging.getLogger("flagkit.server")
 
-API_KEY_PREFIXES: Final = ("sdk_", "srv_", "cli_")
 _SERVER_MANAGED: Final = frozenset({"version", "lastModified"})
 _KNOWN_TOP_LEVEL: Final = frozenset(
     {
@@ -71,7 +70,7 @@ _KNOWN_TOP_LEVEL: Final = frozenset(
     }
 )
 _MAX_DEPTH: Final = 64
-_MAX_KEY_LENGTH: Final = 256
+_MAX_SEGMENT_KEY_LENGTH: Final = 256
 _FLAG_TYPES: Final = tuple(t.value for t in FlagType)
 
 
@@ -172,14 +171,29 @@ def _type_matches(flag_type: str, value: object) -> bool:
     return value is None or isinstance(value, (dict, list))
 
 
-def _check_key(key: object, where: str, what: str) -> str:
+def _check_flag_key(key: object, where: str) -> str:
+    """The client's flag-key rule, so that every flag the server serves is usable."""
+    if key is None:
+        raise InvalidFieldError(
+            where, "is required: a non-empty string of letters, digits, '_' and '-'"
+        )
+    problem = flag_key_problem(key)
+    if problem is not None:
+        raise InvalidFieldError(where, problem)
+    assert isinstance(key, str)
+    return key
+
+
+def _check_segment_key(key: object, where: str) -> str:
     if not isinstance(key, str) or not key.strip():
-        raise InvalidFieldError(where, f"{what} key must be a non-empty string, got {key!r}")
-    if len(key) > _MAX_KEY_LENGTH:
-        raise InvalidFieldError(where, f"{what} key is longer than {_MAX_KEY_LENGTH} characters")
+        raise InvalidFieldError(where, f"segment key must be a non-empty string, got {key!r}")
+    if len(key) > _MAX_SEGMENT_KEY_LENGTH:
+        raise InvalidFieldError(
+            where, f"segment key is longer than {_MAX_SEGMENT_KEY_LENGTH} characters"
+        )
     if any(ord(ch) < 32 or ch in "/?#" for ch in key):
         raise InvalidFieldError(
-            where, f"{what} key {key!r} contains '/', '?', '#' or a control character"
+            where, f"segment key {key!r} contains '/', '?', '#' or a control character"
         )
     return key
 
@@ -211,7 +225,7 @@ def normalize_flag(
         ):
             del merged["flagType"]
     merged.update((k, v) for k, v in raw.items() if k not in _SERVER_MANAGED)
-    key = _check_key(merged.get("key"), f"{where}.key", "flag")
+    key = _check_flag_key(merged.get("key"), f"{where}.key")
     if "value" not in merged:
         raise InvalidFieldError(f"{where}.value", "is required")
     value = merged["value"]
@@ -297,26 +311,23 @@ def normalize_segment(raw: object, where: str = "segment") -> dict[str, Any]:
     """
     if not isinstance(raw, Mapping):
         raise InvalidFieldError(where, f"must be an object, got {_describe(raw)}")
-    _check_key(raw.get("key"), f"{where}.key", "segment")
+    _check_segment_key(raw.get("key"), f"{where}.key")
     segment = dict(raw)
     _check_json(segment, where)
     return segment
 
 
 def validate_api_key(key: object, where: str = "api key") -> str:
-    """Return ``key`` if it is a usable API key, else raise :class:`InvalidFieldError`.
+    """Return ``key`` if the client would accept it, else raise :class:`InvalidFieldError`.
 
-    Keys start with ``sdk_``, ``srv_`` or ``cli_`` (PROTOCOL §3.1), have at least 10
-    characters and no whitespace. The message never contains the key itself.
+    The one rule of :func:`flagkit.utils.validators.api_key_problem`: a ``sdk_``, ``srv_``
+    or ``cli_`` prefix, something after it, printable ASCII without whitespace (so the
+    README's ``sdk_...`` placeholder is accepted). The message never contains the key.
     """
-    if not isinstance(key, str):
-        raise InvalidFieldError(where, f"must be a string, got {_describe(key)}")
-    if not key.startswith(API_KEY_PREFIXES) or len(key) < 10 or any(c.isspace() for c in key):
-        raise InvalidFieldError(
-            where,
-            f"key {key[:4]!r}... must start with sdk_, srv_ or cli_, "
-            "have at least 10 characters and no whitespace",
-        )
+    problem = api_key_problem(key)
+    if problem is not None:
+        raise InvalidFieldError(where, problem)
+    assert isinstance(key, str)
     return key
 
 
@@ -446,8 +457,8 @@ def parse_flags_document(text: str, path: str = "<flags>") -> FlagsDocument:
     try:
         return _build_document(loaded)
     except InvalidFieldError as exc:
-        tokens = _path_tokens(exc.field)
-        line = _yaml_line(text, tokens) if yaml_mode else _json_line(text, tokens)
+        tokens = path_tokens(exc.field)
+        line = yaml_line(text, tokens) if yaml_mode else json_line(text, tokens)
         raise FlagsFileError(path, line, exc.reason, exc.field) from None
 
 
@@ -475,11 +486,6 @@ def parse_flags_bytes(data: bytes, path: str = "<flags>") -> FlagsDocument:
     return parse_flags_document(text, path)
 
 
-# --------------------------------------------------------------------------------------
-# YAML and line numbers
-# --------------------------------------------------------------------------------------
-
-
 def _load_yaml(text: str, path: str) -> object:
     try:
         import yaml
@@ -496,87 +502,3 @@ def _load_yaml(text: str, path: str) -> object:
         raise FlagsFileError(path, line, f"invalid YAML: {reason}") from None
     except yaml.YAMLError as exc:
         raise FlagsFileError(path, None, f"invalid YAML: {exc}") from None
-
-
-_TOKEN_RE = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
-
-
-def _path_tokens(field_path: str) -> list[str | int]:
-    """``flags[2].rules[0].op`` -> ``["flags", 2, "rules", 0, "op"]``."""
-    tokens: list[str | int] = []
-    for index, name in _TOKEN_RE.findall(field_path):
-        tokens.append(int(index) if index else name)
-    return tokens
-
-
-_WS_RE = re.compile(r"[ \t\n\r]*")
-
-
-def _json_line(text: str, tokens: Sequence[str | int]) -> int | None:
-    """1-based line where the value at ``tokens`` starts (or its deepest existing parent)."""
-    decoder = json.JSONDecoder()
-
-    def skip_ws(pos: int) -> int:
-        match = _WS_RE.match(text, pos)
-        return match.end() if match else pos
-
-    def line_of(pos: int) -> int:
-        return text.count("\n", 0, pos) + 1
-
-    pos = skip_ws(0)
-    best = line_of(pos)
-    try:
-        for token in tokens:
-            if isinstance(token, str) and text.startswith("{", pos):
-                pos = skip_ws(pos + 1)
-                while not text.startswith("}", pos):
-                    name, pos = decoder.raw_decode(text, pos)
-                    pos = skip_ws(skip_ws(pos) + 1)  # past the ':'
-                    if name == token:
-                        break
-                    pos = skip_ws(decoder.raw_decode(text, pos)[1])
-                    if text.startswith(",", pos):
-                        pos = skip_ws(pos + 1)
-                else:
-                    return best
-            elif isinstance(token, int) and text.startswith("[", pos):
-                pos = skip_ws(pos + 1)
-                index = 0
-                while not text.startswith("]", pos):
-                    if index == token:
-                        break
-                    pos = skip_ws(decoder.raw_decode(text, pos)[1])
-                    if text.startswith(",", pos):
-                        pos = skip_ws(pos + 1)
-                    index += 1
-                else:
-                    return best
-            else:
-                return best
-            best = line_of(pos)
-    except (ValueError, IndexError, RecursionError):
-        return best
-    return best
-
-
-def _yaml_line(text: str, tokens: Sequence[str | int]) -> int | None:
-    import yaml
-
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    if node is None:
-        return None
-    best: int = node.start_mark.line + 1
-    for token in tokens:
-        child = None
-        if isinstance(node, yaml.MappingNode) and isinstance(token, str):
-            child = next((v for k, v in node.value if getattr(k, "value", None) == token), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(token, int):
-            child = node.value[token] if token < len(node.value) else None
-        if child is None:
-            return best
-        node = child
-        best = node.start_mark.line + 1
-    return best

@@ -1,4 +1,4 @@
-"""Verification of signed event batches (PROTOCOL §3.2 and §20.5).
+"""Verification of signed event batches (docs/protocol.md §3.2 and §20.5).
 
 A request is accepted when some configured key whose first 8 characters equal
 ``X-Key-Id`` gives an HMAC-SHA256 over ``"{X-Timestamp}.{body}"`` equal to
@@ -8,9 +8,10 @@ A request is accepted when some configured key whose first 8 characters equal
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Final, Protocol
 
 from flagkit.utils.signing import (
     MAX_SIGNATURE_AGE_MS,
@@ -21,6 +22,8 @@ from flagkit.utils.signing import (
 )
 
 __all__ = ["HeaderLookup", "verify_signature"]
+
+_TIMESTAMP: Final = re.compile(r"[0-9]{1,16}")
 
 
 class HeaderLookup(Protocol):
@@ -49,8 +52,8 @@ def verify_signature(
     if not signature or not timestamp or not kid:
         return "the request is not signed (X-Signature, X-Timestamp and X-Key-Id are required)"
     timestamp = timestamp.strip()
-    if not timestamp.isdigit():
-        return "X-Timestamp must be integer milliseconds since the epoch"
+    if _TIMESTAMP.fullmatch(timestamp) is None:
+        return "X-Timestamp must be integer milliseconds since the epoch (ASCII digits)"
     ts = int(timestamp)
     if abs(now_ms() - ts) > window_ms:
         return f"X-Timestamp is outside the allowed window of {window_ms // 1000} s"

@@ -1,7 +1,7 @@
 """The versioned flag and segment store of the local server.
 
-Every stored flag is a complete FlagState wire object (PROTOCOL §4.1, §17.3) that is never
-mutated after it is stored (a change stores a new dict), so readers may hold references
+Every stored flag is a complete FlagState wire object (docs/protocol.md §4.1, §17.3) that
+is never mutated after it is stored (a change stores a new dict), so readers may hold references
 without a lock. Versions are monotonic per key for the life of the store, across deletes
 and resets, so clients that ignore non-newer versions (§20.2) always accept a change.
 Times come from one strictly increasing clock, so a cursor taken from a snapshot never

@@ -1,7 +1,8 @@
 """Server-Sent Events for the local server: stream tokens, frames and the broadcaster.
 
-Frames follow PROTOCOL §4.5 and §20.1: an ``event:`` line, one ``data:`` line of ASCII-only
-JSON (non-ASCII escaped, so no Unicode line separator can split it) and a blank line.
+Frames follow docs/protocol.md §4.5 and §20.1: an ``event:`` line, one ``data:`` line of
+ASCII-only JSON (non-ASCII escaped, so no Unicode line separator can split it) and a blank
+line.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class Broadcaster:
 
 
 class TokenRegistry:
-    """Short-lived, URL-safe stream tokens (PROTOCOL §4.4). Thread-safe."""
+    """Short-lived, URL-safe stream tokens (docs/protocol.md §4.4). Thread-safe."""
 
     def __init__(self, ttl: float) -> None:
         if ttl <= 0:

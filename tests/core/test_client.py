@@ -20,7 +20,7 @@ from flagkit import (
     StreamingOptions,
 )
 from flagkit.client import ClientState, FlagKitClient
-from flagkit.errors import ErrorSanitizationConfig, get_sanitization_config
+from flagkit.errors import ErrorSanitizationConfig, NetworkError, get_sanitization_config
 from flagkit.testing import FlagKitServer
 from flagkit.utils.security import create_bootstrap_signature
 from tests.support.fault_server import FaultServer
@@ -139,7 +139,7 @@ def test_json_getter_returns_objects_only(client: FlagKitClient) -> None:
 
 
 def test_disabled_simple_flag_still_serves_its_value(client: FlagKitClient) -> None:
-    """PROTOCOL §8.1: a disabled flag without targeting serves the server's value."""
+    """docs/protocol.md §8.1: a disabled flag without targeting serves the server's value."""
     assert client.get_string_value("off-simple", default="default") == "still served"
     assert client.evaluate("off-simple").enabled is False
 
@@ -513,12 +513,30 @@ def test_options_and_keywords_are_both_accepted() -> None:
     assert "sdk_test_key_123456" not in repr(FlagKitClient(options))
 
 
-def test_error_sanitization_is_applied_process_wide_at_construction() -> None:
-    """The ``error_sanitization`` option becomes the process-wide setting."""
+def test_error_sanitization_is_per_client() -> None:
+    """Each client's ``error_sanitization`` shapes the errors it raises; the process-wide
+    default is left alone."""
+    import socket
+
     before = get_sanitization_config()
-    try:
-        config = ErrorSanitizationConfig(enabled=False)
-        offline(error_sanitization=config)
-        assert get_sanitization_config() is config
-    finally:
-        offline(error_sanitization=before or ErrorSanitizationConfig())
+    with socket.socket() as refusing:  # bound, not listening: connections are refused
+        refusing.bind(("127.0.0.1", 0))
+        base_url = f"http://127.0.0.1:{refusing.getsockname()[1]}/api/v1"
+        messages = {}
+        for enabled in (True, False):
+            client = FlagKitClient(
+                api_key=KEY,
+                base_url=base_url,
+                timeout=0.5,
+                retries=0,
+                error_sanitization=ErrorSanitizationConfig(enabled=enabled),
+            )
+            try:
+                with pytest.raises(NetworkError) as caught:
+                    client.initialize()
+                messages[enabled] = str(caught.value)
+            finally:
+                client.close(timeout=1)
+    assert "127.0.0.1" in messages[False] and "[IP]" not in messages[False]
+    assert "127.0.0.1" not in messages[True] and "[IP]" in messages[True]
+    assert get_sanitization_config() is before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -334,3 +335,96 @@ def test_reset_default_client_closes_and_clears() -> None:
     _reset_default_client()
     assert FlagKit.get_instance() is None
     assert not client.is_ready()
+
+
+# --- no unbounded wait ------------------------------------------------------------------------
+
+
+class _DripServer:
+    """A loopback HTTP server that sends headers, then its body one byte every 0.2 s: a
+    per-read timeout never fires, so only an overall deadline ends a request to it."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self.port: int = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, name="test-drip", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+            )
+            while not self._stop.wait(0.2):
+                conn.sendall(b" ")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        for conn in [self._sock, *self._conns]:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self._thread.join(5)
+
+
+def test_get_or_create_never_waits_forever_for_a_stuck_initialize() -> None:
+    """While FlagKit.initialize() reads a never-ending answer in one thread, get_or_create()
+    in another returns (a client) or raises INIT_TIMEOUT within the initialize timeout plus
+    a moment: it never waits without bound."""
+    drip = _DripServer()
+    outcome: dict[str, Any] = {}
+
+    def first() -> None:
+        try:
+            FlagKit.initialize(
+                api_key=OFFLINE_KEY,
+                base_url=f"http://127.0.0.1:{drip.port}/api/v1",
+                timeout=1.0,
+                retries=1,
+                enable_polling=False,
+                streaming=StreamingOptions(enabled=False),
+            )
+        except Exception as exc:  # whatever it raises, the waiter below must not hang
+            outcome["first"] = exc
+
+    def waiter() -> None:
+        try:
+            outcome["waiter"] = FlagKit.get_or_create(
+                lambda: FlagKitClient(api_key=OFFLINE_KEY, offline=True)
+            )
+        except InitializationError as exc:
+            outcome["waiter"] = exc
+
+    starter = threading.Thread(target=first, name="test-stuck-init")
+    starter.start()
+    try:
+        assert poll_until(lambda: FlagKit._initializing or "first" in outcome, timeout=5)
+        second = threading.Thread(target=waiter, name="test-waiter")
+        second.start()
+        second.join(1.0 * 1.1 + 1.0 + 2.0)
+        assert not second.is_alive(), "get_or_create() is still waiting"
+        result = outcome["waiter"]
+        if isinstance(result, InitializationError):
+            assert result.code == "INIT_TIMEOUT"
+        else:
+            assert isinstance(result, FlagKitClient)
+    finally:
+        drip.close()
+        starter.join(10)
+        _reset_default_client()

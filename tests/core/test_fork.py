@@ -108,3 +108,67 @@ def test_forked_child_receives_updates_pushed_after_the_fork(streaming: bool) ->
     assert "flagkit-dispatch" in report["threads"]
     assert ("flagkit-stream" in report["threads"]) is streaming
     assert "flagkit-poller" in report["threads"]
+
+
+class _Recorder:
+    """A fork-aware part that records the order of after_fork() calls."""
+
+    def __init__(self, name: str, calls: list[str]) -> None:
+        self.name = name
+        self.calls = calls
+
+    def after_fork(self) -> None:
+        self.calls.append(self.name)
+
+
+def test_one_hook_calls_after_fork_on_registered_parts_in_order() -> None:
+    """The single fork hook calls after_fork() on each registered part, in registration
+    order, in the child only; unregistered and collected parts are skipped; one raising part
+    does not stop the others."""
+    from flagkit.core import fork
+    from tests.support import run_in_fork
+
+    calls: list[str] = []
+
+    class Broken:
+        def after_fork(self) -> None:
+            raise RuntimeError("broken part")
+
+    first, broken, second, gone = (
+        _Recorder("first", calls),
+        Broken(),
+        _Recorder("second", calls),
+        _Recorder("gone", calls),
+    )
+    for part in (first, broken, second, gone):
+        fork.register(part)
+    fork.unregister(gone)
+    try:
+        report = run_in_fork(lambda: {"calls": list(calls)})
+    finally:
+        for part in (first, broken, second):
+            fork.unregister(part)
+    assert report == {"calls": ["first", "second"]}
+    assert calls == []  # the parent is untouched
+
+
+def test_a_closed_client_starts_nothing_in_a_forked_child() -> None:
+    """close() unregisters the client: a child forked later has no FlagKit thread."""
+    from tests.support import run_in_fork
+
+    with FlagKitServer(flags={"a": "x"}) as server:
+        client = FlagKitClient(
+            api_key=server.api_key,
+            base_url=server.base_url,
+            streaming=StreamingOptions(enabled=False),
+            polling_interval=0.05,
+        )
+        client.initialize()
+        client.close()
+        report = run_in_fork(
+            lambda: {
+                "threads": [t.name for t in threading.enumerate() if t.name.startswith("flagkit")],
+                "value": client.get_string_value("a", ""),
+            }
+        )
+    assert report == {"threads": [], "value": "x"}

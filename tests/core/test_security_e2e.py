@@ -163,10 +163,10 @@ def test_unsigned_batches_are_refused_only_by_a_verifying_server(verifying: bool
         [first, *_] = server.requests_to("events")
         assert "X-Signature" not in first.headers and "X-Key-Id" not in first.headers
         if verifying:
-            assert isinstance(result.error, AuthenticationError)
+            assert isinstance(result.error, SecurityError)  # a refused signature, not key
+            assert result.error.code == "SECURITY_SIGNATURE_INVALID"
             assert result.error.status_code == 403
-            assert (result.error.details or {}).get("server_error") == "SECURITY_SIGNATURE_INVALID"
-            # A 403 is a permanent refusal: the batch is dropped and counted, not retried.
+            # A refused signature is permanent for that batch: dropped and counted, not retried.
             assert result.pending == 0 and client.event_stats.rejected == 1
             assert server.events() == []
             assert not client.is_in_key_rotation()  # a 403 never triggers rotation

@@ -1,4 +1,4 @@
-"""Helpers for the local-server tests: a deadline poller and an SSE reader thread."""
+"""Helpers for the local-server tests: an SSE reader thread."""
 
 from __future__ import annotations
 
@@ -6,20 +6,10 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> None:
-    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 class Unparsable(str):

@@ -62,9 +62,13 @@ def test_list_get_put_patch_delete_flags(server: FlagKitServer, admin: httpx.Cli
 
 
 def test_flag_keys_are_percent_decoded(server: FlagKitServer, admin: httpx.Client) -> None:
-    """Keys with spaces or unicode survive the URL path."""
-    admin.put("/flags/caf%C3%A9%20mode", json={"value": True})
-    assert server.get_flag("café mode") is not None
+    """Keys are percent-decoded from the URL path; a key the client would drop is a 400."""
+    assert admin.put("/flags/new%2Dsearch_2", json={"value": True}).status_code == 200
+    assert server.get_flag("new-search_2") is not None
+    refused = admin.put("/flags/caf%C3%A9%20mode", json={"value": True})
+    assert refused.status_code == 400
+    assert "flag key 'café mode' may contain only letters, digits" in refused.json()["message"]
+    assert server.get_flag("café mode") is None
 
 
 @pytest.mark.parametrize(

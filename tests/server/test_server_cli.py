@@ -240,3 +240,58 @@ def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) 
     assert main(["flags"]) == 2
     assert "list" in capsys.readouterr().err
     assert main(["serve", "--port", "notanumber"]) == 2
+
+
+TARGETED = {
+    "key": "maintenance-banner",
+    "flagType": "string",
+    "value": "Happy holidays!",
+    "enabled": False,
+    "variations": [{"id": "none", "value": ""}, {"id": "festive", "value": "Happy holidays!"}],
+    "offVariation": "none",
+    "rules": [
+        {
+            "id": "staff",
+            "clauses": [{"attribute": "email", "op": "endsWith", "values": ["@shop.test"]}],
+            "variation": "none",
+        }
+    ],
+    "fallthrough": {"variation": "festive"},
+}
+
+
+def test_flags_set_on_a_targeted_flag_tells_the_truth(
+    server: FlagKitServer, live: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enabling a targeted flag says what changed, that its rule still decides and what
+    the fallthrough serves; a VALUE of the wrong type names VALUE and the flag's type."""
+    server.set_flag(TARGETED["key"], **{k: v for k, v in TARGETED.items() if k != "key"})
+    assert main(["flags", "set", "maintenance-banner", "--enabled", *live]) == 0
+    out = capsys.readouterr().out
+    assert "changed: enabled false -> true" in out
+    assert "1 rule still decide per user" in out
+    assert "everyone else gets variation 'festive' (\"Happy holidays!\")" in out
+    assert "--everyone" in out
+
+    assert main(["flags", "set", "limit", "abc", *live]) == 2
+    err = capsys.readouterr().err
+    assert "VALUE 'abc' is a string, but flag 'limit' is a number flag" in err
+    assert main(["flags", "set", "maintenance-banner", "42", *live]) == 0  # a string flag
+    assert server.get_flag("maintenance-banner")["value"] == "42"  # type: ignore[index]
+
+
+def test_flags_set_everyone_clears_targeting_only_when_confirmed(
+    server: FlagKitServer, live: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.set_flag(TARGETED["key"], **{k: v for k, v in TARGETED.items() if k != "key"})
+    args = ["flags", "set", "maintenance-banner", "Sale!", "--everyone", *live]
+    assert main(args) == 2  # stdin is not a terminal: --yes is needed
+    assert "add --yes" in capsys.readouterr().err
+    assert server.get_flag("maintenance-banner")["rules"]  # type: ignore[index]
+
+    assert main([*args, "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert 'everyone gets "Sale!"' in out
+    flag = server.get_flag("maintenance-banner")
+    assert flag is not None and flag["enabled"] is True and flag["value"] == "Sale!"
+    assert not any(name in flag for name in ("rules", "variations", "fallthrough"))

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from flagkit.server import FlagKitServer, FlagsFileError, load_flags_file, parse_flags_document
-from tests.server.helpers import wait_until
+from tests.support import wait_until
 
 GOOD = """{
   "environment": "staging",

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 
 from flagkit.server import FlagKitServer
-from tests.server.helpers import SSEReader, wait_until
+from tests.server.helpers import SSEReader
+from tests.support import wait_until
 
 OpenStream = Callable[..., SSEReader]
 

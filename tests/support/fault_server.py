@@ -32,6 +32,10 @@ Replies (:class:`Reply`, all keyword fields, frozen):
 - ``Reply.malformed_json(status=200)`` — truncated JSON with a JSON content type.
 - ``Reply.dropped(delay=0.0)`` — read the request, then close the connection without any
   response (clients see "server disconnected").
+- ``Reply.dripping(obj, interval=1.0, headers_too=False)`` — a JSON answer written one byte
+  per ``interval`` seconds (the status line and headers too with ``headers_too``).
+- ``Reply.huge(size, declare_length=True)`` — a 200 JSON body of ``size`` bytes generated on
+  the fly (without ``Content-Length`` and with ``Connection: close`` when not declared).
 - ``Reply(status=..., body=b"...", content_type=..., headers={...}, delay=..., gate=...,
   drop=..., close=...)`` — the raw form. ``delay`` waits before answering; ``gate`` (a
   ``threading.Event``) holds the answer until set (both give up when the server closes);
@@ -43,7 +47,9 @@ flushed one by one, ``frame_delay`` seconds apart), then ``then=``:
 
 - ``"close"`` — end the response (the client sees EOF);
 - ``"hold"`` — stay open, sending ``heartbeat_frame`` every ``heartbeat_interval`` s;
-- ``"hang"`` — stay open and send nothing (no heartbeats); ends when the client hangs up.
+- ``"hang"`` — stay open and send nothing (no heartbeats); ends when the client hangs up;
+- ``"flood"`` — send ``data:`` lines of 64 KiB forever, never a blank line (an event
+  without an end); ends when the client hangs up.
 
 Held/hung streams end on :meth:`FaultServer.end_streams` or when the server closes.
 ``sse_event(event, data)`` builds one frame (``data`` JSON-encoded with ``\\uXXXX`` escapes
@@ -141,6 +147,28 @@ class Reply:
     gate: threading.Event | None = None
     drop: bool = False
     close: bool = False
+    drip: float = 0.0
+    drip_headers: bool = False
+    filler: int = 0
+    declare_length: bool = True
+
+    @classmethod
+    def dripping(cls, obj: Any, *, interval: float, headers_too: bool = False) -> Reply:
+        """A JSON answer written one byte every ``interval`` seconds (its status line and
+        headers too with ``headers_too``), ending early when the client hangs up."""
+        base = cls.json(obj)
+        return cls(
+            body=base.body,
+            content_type=base.content_type,
+            drip=interval,
+            drip_headers=headers_too,
+        )
+
+    @classmethod
+    def huge(cls, size: int, *, declare_length: bool = True) -> Reply:
+        """A 200 ``application/json`` body of ``size`` bytes, generated while it is written
+        (a JSON object padded with spaces), with or without ``Content-Length``."""
+        return cls(content_type="application/json", filler=size, declare_length=declare_length)
 
     @classmethod
     def json(
@@ -215,7 +243,7 @@ class SseReply:
     """A scripted ``text/event-stream`` answer (see the module docstring)."""
 
     frames: tuple[str | bytes, ...] = ()
-    then: Literal["close", "hold", "hang"] = "hold"
+    then: Literal["close", "hold", "hang", "flood"] = "hold"
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
@@ -317,6 +345,12 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop:
             self.close_connection = True
             return
+        if reply.drip:
+            self._drip(reply)
+            return
+        if reply.filler:
+            self._huge(reply)
+            return
         self.send_response(reply.status)
         if reply.content_type is not None:
             self.send_header("Content-Type", reply.content_type)
@@ -330,6 +364,49 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(reply.body)
         self.wfile.flush()
+
+    def _drip(self, reply: Reply) -> None:
+        """Write the answer one byte at a time, ``reply.drip`` seconds apart."""
+        self.close_connection = True
+        head = (
+            f"HTTP/1.1 {reply.status} OK\r\nContent-Type: {reply.content_type}\r\n"
+            f"Content-Length: {len(reply.body)}\r\nConnection: close\r\n\r\n"
+        ).encode("latin-1")
+        closing = self.server.fault._closing
+        try:
+            if not reply.drip_headers:
+                self.wfile.write(head)
+                self.wfile.flush()
+                head = b""
+            data = head + reply.body
+            for index in range(len(data)):
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
+                if closing.wait(reply.drip) or self._client_gone():
+                    return
+        except OSError:
+            return  # the client gave up
+
+    def _huge(self, reply: Reply) -> None:
+        """Write a ``reply.filler``-byte JSON object in 64 KiB slices, never held whole."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        if reply.declare_length:
+            self.send_header("Content-Length", str(reply.filler))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        slice_ = b" " * 65536
+        left = reply.filler - 2
+        try:
+            self.wfile.write(b"{")
+            while left > 0:
+                self.wfile.write(slice_[: min(left, len(slice_))])
+                left -= len(slice_)
+            self.wfile.write(b"}")
+            self.wfile.flush()
+        except OSError:
+            return  # the client stopped reading and hung up
 
     def _client_gone(self) -> bool:
         """Whether the client closed its end (a hung stream still notices a hang-up)."""
@@ -366,6 +443,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif reply.then == "hang":
                 while not ended.wait(0.02) and not self._client_gone():
                     pass
+            elif reply.then == "flood":
+                line = b"data: " + b"x" * 65536 + b"\n"
+                while not ended.is_set():
+                    self.wfile.write(line)
         except OSError:
             return  # the client went away
         finally:

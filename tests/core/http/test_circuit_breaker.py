@@ -1,4 +1,4 @@
-"""Circuit breaker state machine (PROTOCOL §5.2) with a controllable clock."""
+"""Circuit breaker state machine (docs/protocol.md §5.2) with a controllable clock."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.cache import NEEDS_EVALUATION, FlagStore, parse_flags, parse_segments
+from flagkit.core.store import NEEDS_EVALUATION, FlagStore
+from flagkit.core.updates.wire import parse_flags, parse_segments
 from flagkit.errors import StorageError
 from flagkit.storage import FlagCacheStore, MemoryStorage, create_flag_cache_store
 from flagkit.types.flag import FlagState, FlagType
@@ -112,7 +113,7 @@ def test_a_swap_leaves_older_snapshots_untouched() -> None:
 
 
 def test_upserts_apply_only_newer_versions() -> None:
-    """An update whose version is not newer than the held one is ignored (PROTOCOL §20.2)."""
+    """An update whose version is not newer than the held one is ignored (protocol.md §20.2)."""
     s = store()
     s.apply(full=[flag("a", "v5", version=5)])
     assert not s.apply(upserts=[flag("a", "old", version=4)])
@@ -174,14 +175,14 @@ def test_freshness_belongs_to_the_snapshot_and_is_renewed() -> None:
 
 
 def test_zero_ttl_makes_every_flag_stale_at_once() -> None:
-    """``cache_ttl=0`` serves every flag as stale (PROTOCOL §14.1)."""
+    """``cache_ttl=0`` serves every flag as stale (docs/protocol.md §14.1)."""
     s = store(ttl=0.0)
     s.apply(full=[flag("a", True)])
     assert not s.snapshot.is_fresh(now=s.snapshot.expires_at + 1e-6)
 
 
 def test_ten_thousand_flags_are_all_held() -> None:
-    """There is no capacity limit (the published package evicted beyond 1,000)."""
+    """There is no capacity limit: 10,000 flags are all held."""
     s = store()
     s.apply(full=[flag(f"f-{i}", i % 2 == 0) for i in range(10_000)])
     assert len(s.snapshot.models) == 10_000

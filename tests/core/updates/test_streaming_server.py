@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any
 
-from flagkit.core.streaming import StreamingManager
+from flagkit.core.updates.streaming import StreamingManager
 from flagkit.http import HttpClient, HttpConfig
 from flagkit.testing import FlagKitServer
 from flagkit.types.config import StreamingOptions

@@ -1,7 +1,7 @@
 """Flag updates over server-sent events: the SSE parser and the streaming state machine.
 
-PROTOCOL §4.5 (framing), §6 (client behaviour) and §20.1 (lines split on ``\\n``, ``\\r\\n``,
-``\\r`` only — done by :meth:`flagkit.http.HttpClient.open_event_stream`).
+docs/protocol.md §4.5 (framing), §6 (client behaviour) and §20.1 (lines split on ``\\n``,
+``\\r\\n``, ``\\r`` only — done by :meth:`flagkit.http.HttpClient.open_event_stream`).
 
 :class:`StreamingManager` states::
 
@@ -20,7 +20,7 @@ Threads: ``flagkit-stream`` connects and reads (reads block, so it cannot watch 
 daemons, sleep on events and end promptly on :meth:`StreamingManager.stop`, which shuts the
 open stream's socket down from the calling thread.
 
-Decisions where PROTOCOL leaves room: a clean end of stream is a failure (§6.2.6 SPEC);
+Decisions where the protocol leaves room: a clean end of stream is a failure (§6.2);
 the consecutive-failure count is reset once a connection delivers its first event (not on
 the bare 2xx of §6.2.2), so a server that accepts streams and drops them at once still
 escalates the backoff and ends in the polling fallback; ``TOKEN_EXPIRED``/``TOKEN_INVALID``
@@ -69,7 +69,7 @@ _TOKEN_CODES: Final = frozenset({"TOKEN_EXPIRED", "TOKEN_INVALID"})
 
 
 def reconnect_delay(failures: int, options: StreamingOptions) -> float:
-    """Seconds before reconnect attempt ``failures`` (1-based), PROTOCOL §6.2.5.
+    """Seconds before reconnect attempt ``failures`` (1-based), docs/protocol.md §6.2.
 
     >>> [reconnect_delay(n, StreamingOptions()) for n in (1, 2, 3, 5)]
     [3.0, 6.0, 12.0, 30.0]
@@ -99,7 +99,7 @@ class _Connection:
 
 
 class StreamingManager:
-    """Keep an SSE connection to ``/sdk/stream`` and report its events (PROTOCOL §6).
+    """Keep an SSE connection to ``/sdk/stream`` and report its events (docs/protocol.md §6).
 
     >>> manager = StreamingManager(http, StreamingOptions(), on_event=apply,   # doctest: +SKIP
     ...     on_connected=stop_polling, on_fallback=start_polling, logger=log)
@@ -198,18 +198,6 @@ class StreamingManager:
                 thread.join(_JOIN_TIMEOUT)
                 if thread.is_alive():
                     self._logger.debug("%s still finishing a request after stop()", thread.name)
-
-    def after_fork_in_child(self) -> None:
-        """In a forked child: forget the parent's threads and connection (none survived the
-        fork) so :meth:`start` begins afresh."""
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._stop.set()
-        self._wake = threading.Event()
-        self._thread = None
-        self._monitor = None
-        self._connection = None
-        self._state = DISCONNECTED
 
     # -- stream thread ------------------------------------------------------------------
 

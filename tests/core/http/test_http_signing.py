@@ -1,4 +1,4 @@
-"""Request signing (PROTOCOL §3.2, §20.4) and key rotation (§3.3) over real HTTP."""
+"""Request signing (docs/protocol.md §3.2, §20.4) and key rotation (§3.3) over real HTTP."""
 
 from __future__ import annotations
 
@@ -29,12 +29,6 @@ OK = Reply.json({"success": True})
 BODY: dict[str, Any] = {
     "events": [{"eventType": "purchase", "eventData": {"note": "café", "b": 1}}]
 }
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as fault:
-        yield fault
 
 
 @pytest.fixture
@@ -151,16 +145,18 @@ def test_rotation_applies_to_get_requests(server: FaultServer, make_client: Make
 def test_second_401_propagates_and_never_loops(
     server: FaultServer, make_client: MakeClient
 ) -> None:
-    """When the secondary key is rejected too, the 401 is raised; later calls send once."""
+    """When the secondary key is rejected too, the 401 is raised; later calls send nothing."""
     server.set_default("GET", "/sdk/init", Reply.error(401))
     client = make_client(secondary_api_key=SECONDARY, retries=3)
     with pytest.raises(AuthenticationError) as info:
         client.get_json("/sdk/init")
     assert info.value.code == "AUTH_INVALID_KEY"
     assert len(server.requests()) == 2
-    with pytest.raises(AuthenticationError):
+    assert client.key_rejected
+    with pytest.raises(AuthenticationError) as later:
         client.get_json("/sdk/init")
-    assert [r.header("X-API-Key") for r in server.requests()] == [PRIMARY, SECONDARY, SECONDARY]
+    assert later.value.code == "AUTH_INVALID_KEY"
+    assert [r.header("X-API-Key") for r in server.requests()] == [PRIMARY, SECONDARY]
 
 
 def test_without_secondary_key_401_is_raised_after_one_request(

@@ -1,4 +1,4 @@
-"""SSE lines from HttpClient.open_event_stream (PROTOCOL §4.5, §20.1) over real HTTP."""
+"""SSE lines from HttpClient.open_event_stream (docs/protocol.md §4.5, §20.1) over real HTTP."""
 
 from __future__ import annotations
 
@@ -16,12 +16,6 @@ from tests.support.clients import MakeClient, http_clients
 from tests.support.fault_server import FaultServer, Reply, SseReply, sse_event
 
 API_KEY = "sdk_primary_key_0001"
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as fault:
-        yield fault
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from flagkit.core.polling_manager import PollingManager
+from flagkit.core.updates.polling import PollingManager
 from tests.support import poll_until
 
 LOG = logging.getLogger("flagkit.tests")
@@ -55,7 +55,7 @@ def test_backoff_cap_never_undercuts_a_long_base_interval() -> None:
 
 
 def test_jitter_is_bounded_by_a_tenth_of_the_interval_and_one_second() -> None:
-    """The random extra wait is in [0, min(1 s, interval/10)) (PROTOCOL §5.3)."""
+    """The random extra wait is in [0, min(1 s, interval/10)) (docs/protocol.md §5.3)."""
     short = PollingManager(lambda: None, interval=0.5, logger=LOG)
     delays = [short.next_delay() for _ in range(500)]
     assert all(0.5 <= d <= 0.55 for d in delays)

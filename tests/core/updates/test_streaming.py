@@ -1,4 +1,4 @@
-"""SSE parsing (PROTOCOL §4.5) and the StreamingManager state machine (§6) over real HTTP."""
+"""SSE parsing (docs/protocol.md §4.5) and the StreamingManager (§6), over real HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.streaming import StreamingManager, reconnect_delay
+from flagkit.core.updates.streaming import StreamingManager, reconnect_delay
 from flagkit.http import HttpClient, HttpConfig
 from flagkit.http.sse import SseEvent, SseParser, parse_sse_lines
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions, StreamingOptions

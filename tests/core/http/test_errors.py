@@ -1,4 +1,4 @@
-"""The error tree, the code table (PROTOCOL §13.1-13.2) and message sanitization (§13.3)."""
+"""The error tree, the code table (docs/protocol.md §13.1-13.2) and message sanitization (§13.3)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from flagkit.errors import (
     sanitize_error_message,
 )
 
-# PROTOCOL §13.2 (61 codes of 1.0.9 plus SECURITY_LOCAL_PORT_IN_PRODUCTION of 1.0.0).
+# docs/protocol.md §13.2 (61 codes of 1.0.9 plus SECURITY_LOCAL_PORT_IN_PRODUCTION of 1.0.0).
 PUBLISHED_CODES: dict[str, tuple[int, bool]] = {
     "INIT_FAILED": (1000, False),
     "INIT_TIMEOUT": (1001, True),
@@ -94,8 +94,14 @@ PUBLISHED_CODES: dict[str, tuple[int, bool]] = {
     "INTERNAL_STATE_ERROR": (1901, False),
     "UNKNOWN_ERROR": (1999, False),
 }
-# Ours (PROTOCOL §20.9): numbered in the free range of their category.
-ADDED_CODES = {"INIT_NOT_INITIALIZED", "NETWORK_CIRCUIT_OPEN", "SECURITY_SIGNATURE_INVALID"}
+# Ours (docs/protocol.md §20.9): numbered in the free range of their category.
+ADDED_CODES = {
+    "INIT_NOT_INITIALIZED",
+    "NETWORK_CIRCUIT_OPEN",
+    "NETWORK_UNEXPECTED_STATUS",
+    "NETWORK_RESPONSE_TOO_LARGE",
+    "SECURITY_SIGNATURE_INVALID",
+}
 
 API_KEY = "sdk_live_abcdefgh12345678"
 
@@ -119,7 +125,7 @@ def test_published_code_has_its_number_and_recoverability(
 
 
 def test_table_is_published_codes_plus_ours() -> None:
-    """The table holds exactly the published codes and our three additions."""
+    """The table holds exactly the published codes and our five additions."""
     assert set(ERROR_CODES) == set(PUBLISHED_CODES) | ADDED_CODES
 
 
@@ -128,7 +134,8 @@ def test_added_codes_are_in_their_category_range_and_unique() -> None:
     numbers = [d.numeric_code for d in ERROR_CODES.values()]
     assert len(numbers) == len(set(numbers))
     assert 1000 <= ERROR_CODES["INIT_NOT_INITIALIZED"].numeric_code < 1100
-    assert 1300 <= ERROR_CODES["NETWORK_CIRCUIT_OPEN"].numeric_code < 1400
+    for code in ("NETWORK_CIRCUIT_OPEN", "NETWORK_UNEXPECTED_STATUS", "NETWORK_RESPONSE_TOO_LARGE"):
+        assert 1300 <= ERROR_CODES[code].numeric_code < 1400
     assert 1700 <= ERROR_CODES["SECURITY_SIGNATURE_INVALID"].numeric_code < 1800
 
 
@@ -216,7 +223,7 @@ def test_predicates() -> None:
     assert not is_retryable_error(TimeoutError())
 
 
-# --- sanitizer (PROTOCOL §13.3 and §18) ------------------------------------------------------
+# --- sanitizer (docs/protocol.md §13.3 and §18) ---------------------------------------------
 
 ON = ErrorSanitizationConfig()
 

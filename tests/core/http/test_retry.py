@@ -1,4 +1,4 @@
-"""Retry policy (PROTOCOL §5.1): attempts, backoff, what is retried, deadline, Retry-After."""
+"""Retry policy (docs/protocol.md §5.1): attempts, backoff, what is retried, Retry-After."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def test_interrupted_wait_stops_retrying() -> None:
 
 
 def test_zero_attempts_still_calls_once() -> None:
-    """``attempts=0`` performs one attempt (SPEC deviation from the published SDK)."""
+    """``attempts=0`` performs one attempt (a floor of one)."""
     calls, operation = failing([])
     assert call_with_retry(operation, attempts=0, options=NO_JITTER) == "ok"
     assert len(calls) == 1

@@ -1,4 +1,4 @@
-"""The background loop that keeps flags current when streaming is off or down (PROTOCOL §5.3).
+"""The loop that keeps flags current when streaming is off or down (docs/protocol.md §5.3).
 
 :class:`PollingManager` runs one function repeatedly on the named daemon thread
 ``flagkit-poller``:
@@ -7,8 +7,7 @@
   (1 s by default, as in §5.3; never more than a tenth of the interval, so tiny intervals
   in tests stay tiny);
 - a call that raises counts as a failure: the interval doubles, up to ``max_interval``
-  (300 s, or the base interval if that is larger) — a real exponential backoff, unlike the
-  published package whose errors never reached its backoff;
+  (300 s, or the base interval if that is larger);
 - a call that returns resets the interval to the base;
 - ``wake()`` runs the function at once (``refresh``, streaming fallback), ``stop()`` ends the
   loop immediately: the thread sleeps with ``Event.wait``.

@@ -5,6 +5,7 @@ Signing and key rotation are in ``test_http_signing.py``; SSE lines in ``test_ht
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -22,26 +23,19 @@ from flagkit import __version__
 from flagkit.errors import (
     AuthenticationError,
     CircuitOpenError,
-    EvaluationError,
     FlagKitError,
     NetworkError,
+    SecurityError,
 )
-from flagkit.http import HttpConfig, error_from_response, parse_retry_after
-from flagkit.http.http_client import parse_usage_headers
+from flagkit.http import HttpConfig, error_from_response, parse_retry_after, parse_usage_headers
 from flagkit.types.config import CircuitBreakerOptions, RetryOptions
 from tests.support import wait_until
-from tests.support.clients import MakeClient, http_clients
+from tests.support.clients import MakeClient, http_clients, loopback_client
 from tests.support.fault_server import FaultServer, Reply
 
 API_KEY = "sdk_primary_key_0001"
 FAST_RETRY = RetryOptions(base_delay=0.01, max_delay=0.05, multiplier=2.0, jitter=0.0)
 OK = Reply.json({"ok": True})
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as fault:
-        yield fault
 
 
 @pytest.fixture
@@ -129,14 +123,15 @@ def test_stream_token_with_missing_or_mistyped_fields_is_invalid(
 
 
 @pytest.mark.parametrize(
-    ("status", "cls", "code"),
+    ("status", "cls", "code", "recoverable"),
     [
-        (400, FlagKitError, "EVAL_INVALID_CONTEXT"),
-        (401, AuthenticationError, "AUTH_INVALID_KEY"),
-        (403, AuthenticationError, "AUTH_INSUFFICIENT_PERMISSIONS"),
-        (404, EvaluationError, "EVAL_FLAG_NOT_FOUND"),
-        (409, FlagKitError, "UNKNOWN_ERROR"),
-        (429, AuthenticationError, "AUTH_RATE_LIMITED"),
+        (302, NetworkError, "NETWORK_UNEXPECTED_STATUS", True),
+        (400, NetworkError, "NETWORK_UNEXPECTED_STATUS", True),
+        (401, AuthenticationError, "AUTH_INVALID_KEY", False),
+        (403, AuthenticationError, "AUTH_INSUFFICIENT_PERMISSIONS", False),
+        (404, NetworkError, "NETWORK_UNEXPECTED_STATUS", True),
+        (409, NetworkError, "NETWORK_UNEXPECTED_STATUS", True),
+        (429, AuthenticationError, "AUTH_RATE_LIMITED", True),
     ],
 )
 def test_client_errors_map_to_codes_and_are_not_retried(
@@ -145,15 +140,81 @@ def test_client_errors_map_to_codes_and_are_not_retried(
     status: int,
     cls: type[FlagKitError],
     code: str,
+    recoverable: bool,
 ) -> None:
-    """4xx answers raise their §2.4 error after exactly one request, whatever ``retries``."""
+    """3xx/4xx answers raise their error after exactly one request, whatever ``retries``;
+    only a rejected key is permanent (not recoverable)."""
     server.script("GET", "/sdk/init", Reply.error(status, message="nope"))
     server.set_default("GET", "/sdk/init", OK)
     with pytest.raises(cls) as info:
         make_client(retries=5).get_json("/sdk/init")
     assert info.value.code == code
     assert info.value.status_code == status
+    assert info.value.recoverable is recoverable
     assert len(server.requests("GET", "/sdk/init")) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(408, "NETWORK_TIMEOUT"), (425, "NETWORK_UNEXPECTED_STATUS")]
+)
+def test_408_and_425_are_retried_within_the_call(
+    server: FaultServer, make_client: MakeClient, status: int, code: str
+) -> None:
+    """408 Request Timeout and 425 Too Early ask to be retried: the call tries again."""
+    server.script("GET", "/sdk/init", Reply.error(status), OK)
+    assert make_client(retries=2).get_json("/sdk/init") == {"ok": True}
+    assert len(server.requests("GET", "/sdk/init")) == 2
+    assert error_from_response(status, b"", {}).code == code
+
+
+def test_refused_signature_is_a_security_error_not_a_rejected_key(
+    server: FaultServer, make_client: MakeClient
+) -> None:
+    """A 403 whose body says SECURITY_SIGNATURE_INVALID leaves the key usable."""
+    server.script("POST", "/sdk/events/batch", Reply.error(403, code="SECURITY_SIGNATURE_INVALID"))
+    server.set_default("GET", "/sdk/init", OK)
+    client = make_client()
+    with pytest.raises(SecurityError) as info:
+        client.post_json("/sdk/events/batch", {"events": []})
+    assert info.value.code == "SECURITY_SIGNATURE_INVALID"
+    assert info.value.status_code == 403
+    assert not info.value.recoverable
+    assert not client.key_rejected
+    assert client.get_json("/sdk/init") == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(401, "AUTH_INVALID_KEY"), (403, "AUTH_INSUFFICIENT_PERMISSIONS")]
+)
+def test_rejected_key_is_never_sent_again(
+    server: FaultServer, make_client: MakeClient, status: int, code: str
+) -> None:
+    """After a 401 (no secondary key) or a 403, polls, event posts and stream tokens raise
+    AuthenticationError at once and nothing more reaches the server."""
+    server.script("GET", "/sdk/init", Reply.error(status))
+    server.set_default("GET", "/sdk/init", OK)
+    server.set_default("GET", "/sdk/updates", OK)
+    server.set_default("POST", "/sdk/events/batch", OK)
+    client = make_client()
+    assert not client.key_rejected
+    with pytest.raises(AuthenticationError):
+        client.get_json("/sdk/init")
+    assert client.key_rejected
+    calls = (
+        lambda: client.get_json("/sdk/updates"),
+        lambda: client.post_json("/sdk/events/batch", {"events": []}),
+        client.fetch_stream_token,
+    )
+    for call in calls:
+        with pytest.raises(AuthenticationError) as info:
+            call()
+        assert info.value.code == code
+        assert info.value.status_code == status
+        assert not info.value.recoverable
+        assert API_KEY not in str(info.value)
+    with pytest.raises(AuthenticationError), client.open_event_stream("tok"):
+        pass  # pragma: no cover - refused before opening
+    assert len(server.requests()) == 1
 
 
 def test_error_body_fields_reach_the_error(server: FaultServer, make_client: MakeClient) -> None:
@@ -209,11 +270,11 @@ def test_retry_after_parsing_accepts_seconds_and_future_dates() -> None:
 
 
 def test_redirects_are_not_followed(server: FaultServer, make_client: MakeClient) -> None:
-    """A 3xx is an UNKNOWN_ERROR and its Location is never requested."""
+    """A 3xx is NETWORK_UNEXPECTED_STATUS and its Location is never requested."""
     server.script("GET", "/sdk/init", Reply(status=302, headers={"Location": "/elsewhere"}))
     with pytest.raises(FlagKitError) as info:
         make_client().get_json("/sdk/init")
-    assert info.value.code == "UNKNOWN_ERROR"
+    assert info.value.code == "NETWORK_UNEXPECTED_STATUS"
     assert [r.path for r in server.requests()] == ["/sdk/init"]
 
 
@@ -300,14 +361,14 @@ def test_tls_failure_is_an_ssl_error_and_not_retried(
 
 def test_tls_verification_is_always_required() -> None:
     """Every client's TLS context requires a verified certificate and hostname."""
-    from flagkit.http.http_client import _ssl_context
+    from flagkit.http._transport import ssl_context
 
     for base_url in ("https://api.flagkit.dev/api/v1", "http://localhost:8200/api/v1"):
-        context = _ssl_context(base_url)
+        context = ssl_context(base_url)
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname
     # Plain-http clients get a context with no trust anchors: any certificate is refused.
-    assert _ssl_context("http://localhost:8200").get_ca_certs() == []
+    assert ssl_context("http://localhost:8200").get_ca_certs() == []
 
 
 # -- retries -----------------------------------------------------------------------------
@@ -472,12 +533,12 @@ def test_breaker_counts_each_attempt(server: FaultServer, make_client: MakeClien
     assert len(server.requests()) == 2
 
 
-def test_rejected_key_does_not_open_the_breaker(
+def test_definite_answers_do_not_open_the_breaker(
     server: FaultServer, make_client: MakeClient
 ) -> None:
-    """4xx answers (other than 429) mean the server is up and never open the circuit."""
+    """4xx answers (other than 408/429) mean the server is up and never open the circuit."""
     server.set_default("GET", "/sdk/init", Reply.error(404))
-    server.set_default("GET", "/sdk/updates", Reply.error(401))
+    server.set_default("GET", "/sdk/updates", Reply.error(409))
     client = make_client(circuit_breaker=breaker(threshold=1, reset=60))
     for path in ("/sdk/init", "/sdk/updates", "/sdk/init"):
         with pytest.raises(FlagKitError) as info:
@@ -611,24 +672,6 @@ def test_close_interrupts_a_backoff_sleep(
     assert [getattr(e, "code", None) for e in errors] == ["NETWORK_SERVER_ERROR"]
 
 
-def test_reset_after_fork_keeps_the_client_usable(
-    server: FaultServer, make_client: MakeClient
-) -> None:
-    """``reset_after_fork()`` drops the pooled connection; the client then works on a new one."""
-    server.set_default("GET", "/sdk/init", OK)
-    client = make_client()
-    client.get_json("/sdk/init")
-    client.get_json("/sdk/init")
-    client.reset_after_fork()
-    assert client.get_json("/sdk/init") == {"ok": True}
-    client.get_json("/sdk/init")
-    ports = [r.client_address[1] for r in server.requests()]
-    assert ports[0] == ports[1]  # keep-alive before
-    assert ports[2] != ports[1]  # the inherited connection was not reused
-    assert ports[3] == ports[2]  # and the new pool keeps its connection
-    assert client.circuit_state == "CLOSED"
-
-
 def test_concurrent_callers_share_one_client(server: FaultServer, make_client: MakeClient) -> None:
     """Eight threads making requests at once all succeed."""
     server.set_default("GET", "/sdk/init", OK)
@@ -660,13 +703,38 @@ def test_repr_and_config_hide_the_api_key(make_client: MakeClient) -> None:
         assert "sdk_prim" in text
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [("base_url", "ftp://x"), ("timeout", 0), ("retries", -1), ("api_key", "")],
-)
-def test_config_rejects_bad_values_naming_the_option(field: str, value: object) -> None:
-    """A bad HttpConfig value raises ConfigurationError naming the option."""
-    settings: dict[str, Any] = {"base_url": "http://127.0.0.1:1", "api_key": API_KEY}
-    settings[field] = value
-    with pytest.raises(ValueError, match=field):
-        HttpConfig(**settings)
+@pytest.mark.parametrize("status", [302, 400, 404, 408, 409, 425, 500])
+def test_a_transient_answer_to_the_first_load_is_retried(server: FaultServer, status: int) -> None:
+    """Through the SDK client: one odd answer to the first ``/sdk/init`` does not fail the
+    client for good; it becomes ready once the server answers normally."""
+    server.script("GET", "/sdk/init", Reply.error(status))
+    server.set_default("GET", "/sdk/init", Reply.json({"flags": []}))
+    client = loopback_client(server.base_url, api_key=API_KEY, polling_interval=0.05)
+    with contextlib.suppress(NetworkError):
+        client.initialize()
+    assert client.wait_for_ready(5)
+    assert client.state.name == "READY"
+
+
+def test_a_rejected_key_fails_the_first_load_for_good(server: FaultServer) -> None:
+    """Through the SDK client: a 401 is permanent, and the key is not sent again, not even
+    to deliver the events tracked meanwhile at ``close()``."""
+    server.set_default("GET", "/sdk/init", Reply.error(401))
+    server.set_default("POST", "/sdk/events/batch", Reply.json({"success": True}))
+    client = loopback_client(server.base_url, api_key=API_KEY, polling_interval=0.05)
+    with pytest.raises(AuthenticationError):
+        client.initialize()
+    assert client.state.name == "FAILED"
+    client.track("purchase", {"amount": 1})
+    client.close(timeout=1)
+    assert [r.path for r in server.requests()] == ["/sdk/init"]
+
+
+def test_only_a_rejected_key_is_permanent_among_all_statuses() -> None:
+    """Over every 3xx-5xx status the table gives a recoverable error, except 401 and 403;
+    no HTTP status maps to an evaluation code."""
+    for status in range(300, 600):
+        error = error_from_response(status, b"", {})
+        assert error.recoverable is (status not in (401, 403)), status
+        assert error.status_code == status
+        assert not error.code.startswith("EVAL_"), status
