@@ -175,3 +175,22 @@ def test_doc_pages_reference_existing_sections() -> None:
     """The same for README.md and docs/*.md (protocol.md cites its own sections too)."""
     problems = [problem for path in markdown_files() for problem in problems_in(path)]
     assert not problems, f"{len(problems)} bad references:\n" + "\n".join(problems)
+
+
+_REPO_PATH = re.compile(
+    r"`((?:flagkit|flagkit_django|flagkit_flask|tests|benchmarks|example_projects|tools)"
+    r"/[A-Za-z0-9_./-]+)`"
+)
+
+
+def test_repository_paths_named_in_the_docs_exist() -> None:
+    """Every file or folder of this repository that README.md or docs/ names in backticks
+    (``flagkit/core/store.py``) exists, so the docs move with the code."""
+    missing = [
+        f"{path.relative_to(ROOT)}:{number}: {name}"
+        for path in markdown_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for name in _REPO_PATH.findall(line)
+        if not (ROOT / name.rstrip("/")).exists()
+    ]
+    assert not missing, "the docs name paths that do not exist:\n" + "\n".join(missing)
