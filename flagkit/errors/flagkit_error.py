@@ -78,8 +78,13 @@ class FlagKitError(Exception):
         retry_after: int | None = None,
         request_id: str | None = None,
         cause: BaseException | None = None,
+        request: str | None = None,
     ) -> None:
         definition = ERROR_CODES[code]
+        # The request that failed ("GET http://127.0.0.1:8200/api/v1/sdk/init", never with
+        # credentials): it starts the message and is not sanitized, so a warning names the
+        # server the SDK was configured to reach.
+        self.request = request
         raw = message if message else definition.message
         # The text before sanitization, API keys removed; never shown unless a
         # configuration with preserve_original asks for it (apply_error_sanitization).
@@ -103,6 +108,8 @@ class FlagKitError(Exception):
         if raw is None:
             return
         clean = sanitize_error_message(raw, config)
+        if self.request:
+            clean = f"{self.request} failed: {clean}"
         self.message = clean
         self.args = (clean,)
         keep = config is not None and config.preserve_original and raw != clean

@@ -259,27 +259,36 @@ def transport_error(
     ``request`` (``"GET http://host:port/api/v1/sdk/init"``, no credentials) starts the
     message, so a warning about the failure names the server it could not reach.
     """
-    error = _transport_error(exc, timeout)
-    if request is None:
-        return error
-    return type(error)(error.code, f"{request} failed: {error.message}")
+    return _transport_error(exc, timeout, request)
 
 
-def _transport_error(exc: BaseException, timeout: float | None) -> FlagKitError:
+def _transport_error(
+    exc: BaseException, timeout: float | None, request: str | None
+) -> FlagKitError:
     if isinstance(exc, (httpx.TimeoutException, httpcore.TimeoutException)):
         phase = next((name for kind, name in _TIMEOUT_PHASES if isinstance(exc, kind)), "waiting")
         limit = f"{timeout:g}s" if timeout is not None else "its timeout"
-        return NetworkError("NETWORK_TIMEOUT", f"request timed out after {limit} ({phase})")
+        return NetworkError(
+            "NETWORK_TIMEOUT", f"request timed out after {limit} ({phase})", request=request
+        )
     tls = _caused_by(exc, ssl.SSLError)
     if tls is not None:
-        return NetworkError("NETWORK_SSL_ERROR", f"TLS failure: {tls}")
+        return NetworkError("NETWORK_SSL_ERROR", f"TLS failure: {tls}", request=request)
     if isinstance(exc, (httpx.ConnectError, httpcore.ConnectError)):
         if _caused_by(exc, socket.gaierror) is not None:
-            return NetworkError("NETWORK_DNS_ERROR", f"could not resolve the server name: {exc}")
-        return NetworkError("NETWORK_CONNECTION_REFUSED", f"could not connect: {exc}")
+            return NetworkError(
+                "NETWORK_DNS_ERROR", f"could not resolve the server name: {exc}", request=request
+            )
+        return NetworkError(
+            "NETWORK_CONNECTION_REFUSED", f"could not connect: {exc}", request=request
+        )
     if isinstance(exc, httpx.DecodingError):
-        return NetworkError("NETWORK_INVALID_RESPONSE", f"could not decode the response: {exc}")
-    return NetworkError("NETWORK_ERROR", f"transport error ({type(exc).__name__}): {exc}")
+        return NetworkError(
+            "NETWORK_INVALID_RESPONSE", f"could not decode the response: {exc}", request=request
+        )
+    return NetworkError(
+        "NETWORK_ERROR", f"transport error ({type(exc).__name__}): {exc}", request=request
+    )
 
 
 @contextlib.contextmanager

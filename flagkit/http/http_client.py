@@ -574,7 +574,9 @@ class HttpClient:
         request_id = response.headers.get("x-request-id")
         self._logger.debug("%s %s -> %d (request id %s)", method, path, status, request_id)
         if not 200 <= status < 300:
-            error = error_from_response(status, body, response.headers, method=method, path=path)
+            error = error_from_response(
+                status, body, response.headers, method=method, path=path, server=self._server
+            )
             if status == 429:
                 cooldown = float(error.retry_after or DEFAULT_RATE_LIMIT_COOLDOWN)
                 with self._lock:

@@ -162,9 +162,12 @@ def error_from_response(
     *,
     method: str = "",
     path: str = "",
+    server: str = "",
 ) -> FlagKitError:
     """The error for a non-2xx answer: class and code from :data:`STATUS_ERRORS`, the
     message and request id from the §2.4 error body, ``retry_after`` from the header.
+    With ``server`` (the base URL without credentials) the message starts with the
+    request, so a warning names the server that answered.
 
     >>> error_from_response(401, b'{"message": "bad key"}', {}).code
     'AUTH_INVALID_KEY'
@@ -197,6 +200,7 @@ def error_from_response(
     return row.error(
         row.code,
         f"HTTP {status}: {message}",
+        request=f"{method} {server}/{path.lstrip('/')}" if server else None,
         status_code=status,
         details=details,
         retry_after=parse_retry_after(lower.get("retry-after")),

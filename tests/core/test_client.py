@@ -23,7 +23,7 @@ from flagkit.client import ClientState, FlagKitClient
 from flagkit.errors import ErrorSanitizationConfig, NetworkError, get_sanitization_config
 from flagkit.testing import FlagKitServer
 from flagkit.utils.security import create_bootstrap_signature
-from tests.support.fault_server import FaultServer
+from tests.support.fault_server import FaultServer, Reply
 
 KEY = "sdk_test_key_123456"
 TARGETED = {
@@ -515,18 +515,17 @@ def test_options_and_keywords_are_both_accepted() -> None:
 
 def test_error_sanitization_is_per_client() -> None:
     """Each client's ``error_sanitization`` shapes the errors it raises; the process-wide
-    default is left alone."""
-    import socket
-
+    default is left alone. The failed request itself (method and server URL) is named
+    either way."""
     before = get_sanitization_config()
-    with socket.socket() as refusing:  # bound, not listening: connections are refused
-        refusing.bind(("127.0.0.1", 0))
-        base_url = f"http://127.0.0.1:{refusing.getsockname()[1]}/api/v1"
-        messages = {}
+    detail = "cannot open /var/lib/flagkit/flags.db for ops@example.com"
+    messages = {}
+    with FaultServer() as fault:
+        fault.set_default("GET", "/sdk/init", Reply.error(400, message=detail))
         for enabled in (True, False):
             client = FlagKitClient(
                 api_key=KEY,
-                base_url=base_url,
+                base_url=fault.base_url,
                 timeout=0.5,
                 retries=0,
                 error_sanitization=ErrorSanitizationConfig(enabled=enabled),
@@ -537,6 +536,9 @@ def test_error_sanitization_is_per_client() -> None:
                 messages[enabled] = str(caught.value)
             finally:
                 client.close(timeout=1)
-    assert "127.0.0.1" in messages[False] and "[IP]" not in messages[False]
-    assert "127.0.0.1" not in messages[True] and "[IP]" in messages[True]
+    assert detail in messages[False]
+    assert "[PATH]" in messages[True] and "[EMAIL]" in messages[True]
+    assert "ops@example.com" not in messages[True]
+    for message in messages.values():
+        assert f"GET {fault.base_url}/sdk/init failed" in message
     assert get_sanitization_config() is before

@@ -138,7 +138,7 @@ class EventQueue:
         try:
             callback(error)
         except Exception:
-            self._logger.exception("flagkit: on_error callback raised")
+            self._logger.exception("on_error callback raised")
 
     # ------------------------------------------------------------------ caller's side
 
@@ -181,12 +181,12 @@ class EventQueue:
             if self._worker.finished.is_set():
                 dropped = self._drop_incoming(None)
                 if dropped:
-                    self._log_closed("flagkit: track() after close(): %d event(s) dropped", dropped)
+                    self._log_closed("track() after close(): %d event(s) dropped", dropped)
             return
         over = len(self._inbox) - self._max_queue_size
         if over > 0 and self._drop_incoming(over):
             self._log_full(
-                "flagkit: event queue full (max_queue_size=%d): dropped the oldest event(s)",
+                "event queue full (max_queue_size=%d): dropped the oldest event(s)",
                 self._max_queue_size,
             )
         if not self._wake.is_set():

@@ -223,7 +223,7 @@ class Admission:
         if not self._lenient:
             raise EventError(code, message)
         self._on_dropped()
-        self._log_invalid("flagkit: event dropped (lenient_tracking): [%s] %s", code, message)
+        self._log_invalid("event dropped (lenient_tracking): [%s] %s", code, message)
 
     def _admit_type(self, event_type: object) -> bool:
         if not isinstance(event_type, str):
@@ -290,7 +290,7 @@ class PiiWarner:
         try:
             paths = self._findings(data)
         except Exception:
-            self._logger.exception("flagkit: PII check failed")
+            self._logger.exception("PII check failed")
             return
         if not paths:
             return
@@ -300,7 +300,7 @@ class PiiWarner:
         if len(self._warned) < _PII_WARNED_MAX:
             self._warned.add(key)
         self._logger.warning(
-            "flagkit: event data contains potential PII in %s; consider removing these fields "
+            "event data contains potential PII in %s; consider removing these fields "
             "(strict_pii_mode makes track() refuse such events)",
             ", ".join(key),
         )

@@ -165,9 +165,7 @@ class WireBuilder:
             result, size = json_copy(context.to_dict(), self._max_event_size)
         except Exception as exc:  # a broken context costs only its own field
             reason = exc.describe("context") if isinstance(exc, Invalid) else repr(exc)
-            self._log_context(
-                "flagkit: an event's context cannot be sent and was left out: %s", reason
-            )
+            self._log_context("an event's context cannot be sent and was left out: %s", reason)
             return None, 0
         return (result, size) if isinstance(result, dict) else (None, 0)
 

@@ -136,10 +136,8 @@ class Worker:
             self._unexpected(exc)
 
     def _unexpected(self, error: Exception) -> None:
-        self._log_unexpected(
-            "flagkit-events: unexpected error in the events thread, carrying on: %r", error
-        )
-        self._logger.debug("flagkit-events: traceback", exc_info=error)
+        self._log_unexpected("unexpected error in the events thread, carrying on: %r", error)
+        self._logger.debug("traceback", exc_info=error)
         self._report_once(type(error).__name__, error)
 
     def _report_once(self, key: str, error: Exception) -> None:
@@ -305,9 +303,9 @@ class Worker:
             self._counters.failed_batches += 1
         self._mark(batch, "pending")
         if not isinstance(error, FlagKitError):
-            self._logger.error("flagkit: event sender raised a non-FlagKit error", exc_info=error)
+            self._logger.error("event sender raised a non-FlagKit error", exc_info=error)
         self._log_send(
-            "flagkit: sending %d event(s) failed (%s); %d queued, retrying in %.1fs",
+            "sending %d event(s) failed (%s); %d queued, retrying in %.1fs",
             len(batch),
             error,
             len(self._pending),
@@ -318,7 +316,7 @@ class Worker:
         self._mark(batch, "dropped")
         self._counters.add_dropped(len(batch), rejected=True)
         self._logger.error(
-            "flagkit: the server refused a batch of %d event(s) for good (%s); dropped",
+            "the server refused a batch of %d event(s) for good (%s); dropped",
             len(batch),
             error,
         )
@@ -340,7 +338,7 @@ class Worker:
             kept = "queued events stay in the event log"
         if first:
             self._logger.error(
-                "flagkit: the API key was rejected (%s); events are no longer sent, %s",
+                "the API key was rejected (%s); events are no longer sent, %s",
                 error,
                 kept,
             )
@@ -442,7 +440,7 @@ class Worker:
             self._counters.unreadable += result.unreadable + result.unencodable
         if result.claimed:
             self._logger.info(
-                "flagkit: recovered %d unsent event(s) from the event log", len(result.claimed)
+                "recovered %d unsent event(s) from the event log", len(result.claimed)
             )
 
     def _storage_failed(self, error: StorageError) -> None:
@@ -454,7 +452,7 @@ class Worker:
         self._unpersisted = []
         path = (error.details or {}).get("path", "?")
         self._logger.error(
-            "flagkit: %s (path: %s); event persistence is off, events stay in memory only",
+            "%s (path: %s); event persistence is off, events stay in memory only",
             error.message,
             path,
         )
@@ -477,9 +475,7 @@ class Worker:
             for pending in batch:
                 pending.persisted = True
         if skipped:
-            self._logger.warning(
-                "flagkit: %d event(s) could not be written to the log", len(skipped)
-            )
+            self._logger.warning("%d event(s) could not be written to the log", len(skipped))
         with self._counters.lock:
             self._counters.persisted += len(batch) - len(skipped)
         self._maybe_compact()
@@ -526,7 +522,7 @@ class Worker:
                 self._spilled += len(victims)
                 self._unclaimed += len(victims)
                 self._log_full(
-                    "flagkit: event queue full (max_queue_size=%d): %d oldest event(s) left in "
+                    "event queue full (max_queue_size=%d): %d oldest event(s) left in "
                     "the event log to send later",
                     self._max_queue_size,
                     len(victims),
@@ -534,7 +530,7 @@ class Worker:
                 return
         self._counters.add_dropped(len(victims))
         self._log_full(
-            "flagkit: event queue full (max_queue_size=%d): dropped the oldest event(s)",
+            "event queue full (max_queue_size=%d): dropped the oldest event(s)",
             self._max_queue_size,
         )
 
@@ -568,7 +564,7 @@ class Worker:
         if log is not None:
             if outstanding:
                 self._logger.info(
-                    "flagkit: %d unsent event(s) left in the event log %s",
+                    "%d unsent event(s) left in the event log %s",
                     outstanding,
                     log.log_path,
                 )
@@ -576,7 +572,7 @@ class Worker:
         elif outstanding:
             self._counters.add_dropped(outstanding)
             self._logger.warning(
-                "flagkit: %d event(s) could not be delivered before close() and were dropped",
+                "%d event(s) could not be delivered before close() and were dropped",
                 outstanding,
             )
         if self._failed_log is not None:

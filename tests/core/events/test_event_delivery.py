@@ -167,3 +167,27 @@ def test_a_batch_delivered_twice_is_recorded_once(
     events = server.events()
     assert numbers(events) == [0, 1, 2, 3, 4]
     assert len(server.requests_to("events")) >= 2
+
+
+def test_a_failed_send_warns_once_naming_the_server_without_a_doubled_prefix(
+    delivery: Delivery, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The send-failure warning names the request and the server's URL, carries no key, and
+    does not repeat the logger's name (``flagkit.events: flagkit: ...``)."""
+    server = FlagKitServer().start()
+    try:
+        server.inject_fault("events", statuses=[503] * 100)
+        http = delivery.http(server, retries=0)
+        queue = delivery.queue(http, batch_size=1, flush_interval=0.05)
+        queue.start()
+        with caplog.at_level(logging.WARNING, logger="flagkit"):
+            queue.track("x", {"i": 1})
+            wait_until(lambda: queue.stats.failed_batches >= 1, timeout=10.0)
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings
+        message = warnings[0].getMessage()
+        assert not message.lower().startswith("flagkit"), message
+        assert f"POST {server.base_url}/sdk/events/batch" in message, message
+        assert server.api_key not in caplog.text
+    finally:
+        server.stop()
