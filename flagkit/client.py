@@ -282,6 +282,13 @@ class FlagKitClient:
         """Counters of the event pipeline: accepted, sent, dropped, persisted, recovered."""
         return self._events.stats
 
+    @property
+    def fleet_role(self) -> str | None:
+        """In fleet mode (``redis_url``): ``"syncer"``, ``"reader"`` or ``"direct"`` (Redis
+        unreachable, loading from the service); ``None`` without Redis (docs/fleet.md)."""
+        role = getattr(self._source, "role", None)
+        return role if isinstance(role, str) else None
+
     def is_ready(self) -> bool:
         """Whether flags are loaded from the server (or the client is offline and started).
 

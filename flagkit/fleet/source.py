@@ -19,6 +19,7 @@ of the lease time:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -216,10 +217,8 @@ class FleetSource:
         if inner is not None:
             inner.close()
         if lease is not None:
-            try:
+            with contextlib.suppress(RedisError, OSError):
                 self._redis.release(lease[1])  # the next syncer need not wait for expiry
-            except (RedisError, OSError):
-                pass
         for thread in (self._thread, self._sub_thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=self._tick_s + 2.5)
@@ -259,6 +258,8 @@ class FleetSource:
     def _tick(self) -> None:
         try:
             self._elect()
+            if self._state is not ClientState.READY:
+                self._load_snapshot(force=False)  # start from Redis, whatever our role
             if self._lease is not None:
                 self._sync()
             else:
@@ -266,6 +267,9 @@ class FleetSource:
                 self._load_snapshot(force=False)
             if self._redis_down:
                 self._redis_down = False
+                # Redis may have restarted empty (its fencing counter reseeded): what we
+                # held is no measure of what comes next.
+                self._held = (-1, -1)
                 self._logger.warning("Redis is reachable again; fleet mode resumed (%s)", self.role)
         except (RedisError, OSError) as exc:
             self._lease = None  # unrenewable: whoever we were, we are not the syncer now
@@ -389,7 +393,11 @@ class FleetSource:
 
     def _apply(self, snapshot: FleetSnapshot) -> None:
         with self._load_lock:
-            if self._lease is not None or self._state is ClientState.CLOSED:
+            inner = self._inner
+            syncing = (
+                self._lease is not None and inner is not None and inner.state is ClientState.READY
+            )
+            if syncing or self._state is ClientState.CLOSED:
                 return  # the syncer's own store is the source of what it writes
             if snapshot.version <= self._held:
                 if snapshot.version < self._held:
@@ -425,11 +433,10 @@ class FleetSource:
             try:
                 pubsub = self._redis.pubsub()
                 delay = 0.1
-                if self._lease is None:
-                    self._load_snapshot(force=False)  # what was published before we listened
+                self._load_snapshot(force=False)  # what was published before we listened
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
-                    if message is not None and self._lease is None:
+                    if message is not None:
                         self._load_snapshot(force=False)
             except (RedisError, OSError) as exc:
                 self._logger.debug("change notices unavailable: %s", exc)
@@ -465,10 +472,8 @@ class FleetSource:
         self._last_error = error
         lease, self._lease = self._lease, None
         if lease is not None:
-            try:
+            with contextlib.suppress(RedisError, OSError):
                 self._redis.release(lease[1])
-            except (RedisError, OSError):
-                pass
         self._wake.set()
         if self._state is not ClientState.READY:
             with self._lock:
