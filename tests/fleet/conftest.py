@@ -139,9 +139,7 @@ def workers(tmp_path: Path) -> Iterator[list[Worker]]:
         worker.stop()
 
 
-def spawn(
-    started: list[Worker], tmp_path: Path, **options: Any
-) -> Worker:
+def spawn(started: list[Worker], tmp_path: Path, **options: Any) -> Worker:
     """Start one worker with these client options."""
     worker = Worker(options, tmp_path / f"worker-{len(started)}.log")
     started.append(worker)

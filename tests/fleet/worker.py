@@ -40,10 +40,13 @@ def main() -> None:
 
     client.add_update_listener(on_update)
     client.start()
-    if client.wait_for_ready(options.get("timeout", 5.0) * 2):
-        emit(event="ready", seconds=time.monotonic() - started, role=client.fleet_role)
-    else:
-        emit(event="not-ready", error=str(client.last_error))
+
+    def announce() -> None:
+        while not stop.is_set():
+            if client.wait_for_ready(1.0):
+                emit(event="ready", seconds=time.monotonic() - started, role=client.fleet_role)
+                threading.Thread(target=probe, daemon=True).start()  # lookups from now on
+                return
 
     def probe() -> None:
         while not stop.wait(0.005):
@@ -52,7 +55,7 @@ def main() -> None:
             if result.value == "DEFAULT":
                 misses[0] += 1
 
-    threading.Thread(target=probe, daemon=True).start()
+    threading.Thread(target=announce, daemon=True).start()
     for line in sys.stdin:
         command = line.strip()
         if command == "state":
