@@ -31,9 +31,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flagkit.client import FlagKitClient  # noqa: E402
-from flagkit.testing import FlagKitServer  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from flagkit.client import FlagKitClient
+from flagkit.testing import FlagKitServer
+from tests.support.redis_server import RedisServer
 
 API_KEY = "sdk_bench_fleet_key_1"
 CHANGES = 50
