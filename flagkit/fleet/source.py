@@ -139,6 +139,8 @@ class FleetSource:
     @property
     def role(self) -> str:
         """``"syncer"``, ``"reader"`` or ``"direct"`` (Redis unreachable); for diagnostics."""
+        if self._redis_down:
+            return "direct"
         if self._lease is not None:
             return "syncer"
         return "direct" if self._inner is not None else "reader"
@@ -272,7 +274,10 @@ class FleetSource:
                 self._held = (-1, -1)
                 self._logger.warning("Redis is reachable again; fleet mode resumed (%s)", self.role)
         except (RedisError, OSError) as exc:
-            self._lease = None  # unrenewable: whoever we were, we are not the syncer now
+            # A syncer keeps its lease value: if Redis comes back before the lease expires,
+            # renewing it keeps this process the syncer (and its connection to the service);
+            # if not, the fence refuses its writes. What it could not write is written again.
+            self._written_once = False
             if not self._redis_down:
                 self._redis_down = True
                 self._logger.warning(
@@ -293,9 +298,8 @@ class FleetSource:
             return
         lease = self._lease
         if lease is not None and not self._redis.renew(lease[1], self._lease_ms):
-            self._logger.warning("lost the syncer lease (token %d); reading Redis", lease[0])
-            self._lease = None
-            self._stop_inner()
+            self._logger.warning("lost the syncer lease (token %d)", lease[0])
+            self._lease = None  # the role loop stops the service connection unless re-elected
         if self._lease is None:
             taken = self._redis.acquire(self._lease_ms)
             if taken is not None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 from flagkit import FlagKitClient
 from flagkit.testing import FlagKitServer
@@ -22,6 +23,11 @@ def test_flagkit_sync_feeds_readers_and_stops_on_sigterm(
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
+    lines: list[str] = []
+    assert process.stdout is not None
+    stdout = process.stdout
+    collector = threading.Thread(target=lambda: lines.extend(stdout), daemon=True)
+    collector.start()
     reader = FlagKitClient(
         api_key=API_KEY, redis_url=redis_url, redis_prefix=prefix, redis_role="reader"
     )
@@ -31,9 +37,11 @@ def test_flagkit_sync_feeds_readers_and_stops_on_sigterm(
         service.set_flag("probe", value="v1")
         wait_until(lambda: reader.get_string_value("probe", "") == "v1", timeout=5)
         assert service.stream_count == 1  # the syncer's; the reader never connects
+        wait_until(lambda: "flagkit sync: role syncer\n" in lines, timeout=10, message="role")
     finally:
         reader.close()
         process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=20)
+        process.wait(20)
+        collector.join(10)
+        stdout.close()
     assert process.returncode == 0
-    assert "role syncer" in out
