@@ -43,3 +43,25 @@ def test_secrets_stay_out_of_the_repr_and_errors() -> None:
     with pytest.raises(ConfigurationError) as caught:
         FlagKitOptions(api_key=KEY, redis_url="http://:hunter2@cache:6379")
     assert "hunter2" not in str(caught.value)
+
+
+def test_without_the_redis_package_redis_url_is_a_configuration_error() -> None:
+    """In a fresh interpreter where ``import redis`` fails, the client names the extra; and
+    importing flagkit never imports redis or flagkit.fleet."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import flagkit\n"
+        "from flagkit import FlagKitClient, ConfigurationError\n"
+        "assert 'flagkit.fleet' not in sys.modules\n"
+        "try:\n"
+        f"    FlagKitClient(api_key={KEY!r}, redis_url='redis://127.0.0.1:1/0')\n"
+        "except ConfigurationError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "flagkit[redis]" in out.stdout and "redis_url" in out.stdout
