@@ -16,14 +16,14 @@ BROWSER_PACKAGES := chromium chromium-driver
 export FLAGKIT_E2E_CHROMIUM = $(CHROMIUM)
 export FLAGKIT_E2E_CHROMEDRIVER = $(CHROMEDRIVER)
 
-.PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser bench clean test-matrix test-oldest package-check
+.PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser redis bench clean test-matrix test-oldest package-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,django,flask,e2e]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,django,flask,e2e,redis]"
 	touch $(STAMP)
 
 # Local FlagKit server (flags.json) + Django shop + Flask shop in the foreground; Ctrl-C stops all.
@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/python example_projects/run_demo.py \
 		--server-port $(SERVER_PORT) --django-port $(DJANGO_PORT) --flask-port $(FLASK_PORT)
 
-test: $(STAMP) browser lint typecheck pytest package-check test-oldest
+test: $(STAMP) browser redis lint typecheck pytest package-check test-oldest
 
 # The oldest supported Django and Flask lines (.venv has the newest); make test-matrix runs all.
 test-oldest: $(STAMP)
@@ -53,7 +53,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Everything but the Django shop (which needs its own settings module, hence its own process).
-pytest: $(STAMP) browser pytest-django-shop
+pytest: $(STAMP) browser redis pytest-django-shop
 	$(BIN)/python -m pytest
 
 pytest-django-shop: $(STAMP)
@@ -84,15 +84,33 @@ browser:
 		exit 1; \
 	fi
 
+# The fleet tests (tests/fleet) and benchmarks/bench_fleet.py start Debian's redis-server
+# themselves, on a free port in a temp dir; this installs it when missing.
+redis:
+	@if command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "The fleet tests need redis-server; install it as root: apt-get install -y redis-server" >&2; exit 1; fi; \
+	echo "Installing redis-server with apt-get (for the fleet tests)..."; \
+	mkdir -p .e2e; \
+	if $$SUDO apt-get update -q >.e2e/apt-redis.log 2>&1 && \
+	   $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >>.e2e/apt-redis.log 2>&1 && \
+	   command -v redis-server >/dev/null 2>&1; then \
+		echo "Installed: $$(redis-server --version)"; \
+	else \
+		tail -n 20 .e2e/apt-redis.log >&2; \
+		echo "Could not install redis-server (log: .e2e/apt-redis.log). Install it yourself: sudo apt-get install -y redis-server" >&2; \
+		exit 1; \
+	fi
+
 # Benchmarks run in their own venv, so django-waffle (the Django baseline) never enters .venv.
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[dev,django,flask]" -r benchmarks/requirements-bench.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[dev,django,flask,redis]" -r benchmarks/requirements-bench.txt
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed redis
 	for f in benchmarks/bench_*.py; do $(BENCH_VENV)/bin/python $$f || exit 1; done
 
 clean:

@@ -46,8 +46,8 @@ from flagkit.core.evaluation import (
 from flagkit.core.events import EventQueue
 from flagkit.core.snapshot import NEEDS_EVALUATION, FlagSnapshot
 from flagkit.core.store import build_store
-from flagkit.core.updates.source import ClientState, DataSource
-from flagkit.errors import AuthenticationError, FlagKitError
+from flagkit.core.updates.source import ClientState, DataSource, UpdateSource
+from flagkit.errors import AuthenticationError, ConfigurationError, FlagKitError
 from flagkit.errors.flagkit_error import apply_error_sanitization
 from flagkit.types.config import FlagKitOptions
 from flagkit.types.context import EvaluationContext
@@ -189,13 +189,26 @@ class FlagKitClient:
             pii_check=_find_event_pii,
         )
         self._parts = _Parts(self)
-        self._source = DataSource(
-            options, self._store, self._http_client, self._parts, self._logger
-        )
+        self._source = self._build_source(options)
         fork.register(self._parts)
 
     # ------------------------------------------------------------------------------------
     # construction helpers
+
+    def _build_source(self, options: FlagKitOptions) -> UpdateSource:
+        """The data source: direct, or through Redis when ``redis_url`` is set (fleet mode,
+        docs/fleet.md; imported only then, so the ``redis`` package stays optional)."""
+        if options.redis_url is None or options.offline:
+            return DataSource(options, self._store, self._http_client, self._parts, self._logger)
+        try:
+            from flagkit.fleet import FleetSource
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"redis_url needs the redis package ({exc}); install flagkit[redis] "
+                "(pip install 'flagkit[redis]') or unset redis_url",
+                option="redis_url",
+            ) from None
+        return FleetSource(options, self._store, self._http_client, self._parts, self._logger)
 
     def _report_deferred_errors(self) -> None:
         """Hand the errors found at construction to ``on_error`` and the listeners (once)."""
@@ -268,6 +281,13 @@ class FlagKitClient:
     def event_stats(self) -> EventStats:
         """Counters of the event pipeline: accepted, sent, dropped, persisted, recovered."""
         return self._events.stats
+
+    @property
+    def fleet_role(self) -> str | None:
+        """In fleet mode (``redis_url``): ``"syncer"``, ``"reader"`` or ``"direct"`` (Redis
+        unreachable, loading from the service); ``None`` without Redis (docs/fleet.md)."""
+        role = getattr(self._source, "role", None)
+        return role if isinstance(role, str) else None
 
     def is_ready(self) -> bool:
         """Whether flags are loaded from the server (or the client is offline and started).

@@ -69,6 +69,22 @@ _BETA_BASE_URL: Final = "https://api.beta.flagkit.dev/api/v1"
 _LOCAL_MODE_BASE_URL: Final = "https://api.flagkit.on/api/v1"
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 _KEY_OPTIONS: Final = ("api_key", "secondary_api_key")
+_REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
+_REDIS_ROLES: Final = ("auto", "reader")
+
+
+def _redacted_url(url: object) -> object:
+    """``url`` with any password replaced by ``***`` (a Redis URL may carry one)."""
+    if not isinstance(url, str):
+        return url
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "<unparseable URL>"
 
 
 @contextmanager
@@ -228,6 +244,11 @@ class FlagKitOptions:
     evaluation_jitter: EvaluationJitterConfig = field(default_factory=EvaluationJitterConfig)
     error_sanitization: ErrorSanitizationConfig = field(default_factory=ErrorSanitizationConfig)
     allow_insecure_http: bool = False
+    redis_url: str | None = None
+    redis_prefix: str = "flagkit"
+    redis_role: str = "auto"
+    redis_lease_time: float = 10.0
+    redis_signing_key: str | None = None
     _resolved_base_url: str = field(init=False, repr=False, compare=False, default="")
 
     _BOOL_OPTIONS: ClassVar[tuple[str, ...]] = (
@@ -253,6 +274,7 @@ class FlagKitOptions:
             "cache_ttl",
             "timeout",
             "event_flush_interval",
+            "redis_lease_time",
         ):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "_resolved_base_url", self._resolve_base_url(os.environ))
@@ -343,6 +365,41 @@ class FlagKitOptions:
         check_callable("on_error", self.on_error, "taking the exception")
         check_callable("on_update", self.on_update, "taking the list of updated FlagState")
         self._check_bootstrap()
+        self._check_redis()
+
+    def _check_redis(self) -> None:
+        """The fleet options (docs/fleet.md): checked here so a typo fails at start."""
+        url = self.redis_url
+        require(
+            url is None or (isinstance(url, str) and urlsplit(url).scheme in _REDIS_SCHEMES),
+            "redis_url",
+            _redacted_url(url),
+            "None or a Redis URL (redis://, rediss:// or unix://)",
+        )
+        require(
+            isinstance(self.redis_prefix, str)
+            and self.redis_prefix != ""
+            and not any(c.isspace() or c in "{}" for c in self.redis_prefix),
+            "redis_prefix",
+            self.redis_prefix,
+            "a non-empty str without spaces or braces (the Redis key prefix)",
+        )
+        require(
+            self.redis_role in _REDIS_ROLES,
+            "redis_role",
+            self.redis_role,
+            "'auto' (elect one syncer) or 'reader' (never talk to the FlagKit service)",
+        )
+        check_number(
+            "redis_lease_time", self.redis_lease_time, minimum=0.1, unit=" of seconds (>= 0.1)"
+        )
+        require(
+            self.redis_signing_key is None
+            or (isinstance(self.redis_signing_key, str) and len(self.redis_signing_key) >= 16),
+            "redis_signing_key",
+            "<hidden>" if isinstance(self.redis_signing_key, str) else self.redis_signing_key,
+            "None or a str of at least 16 characters (the HMAC key of fleet snapshots)",
+        )
 
     def _check_bootstrap(self) -> None:
         value = self.bootstrap
@@ -451,7 +508,11 @@ class FlagKitOptions:
                 default = None
             if value == default:
                 continue
-            if f.name == "secondary_api_key" and isinstance(value, str):
+            if f.name == "redis_signing_key":
+                shown.append("redis_signing_key='<hidden>'")
+            elif f.name == "redis_url" and isinstance(value, str):
+                shown.append(f"redis_url={_redacted_url(value)!r}")
+            elif f.name == "secondary_api_key" and isinstance(value, str):
                 shown.append(f"secondary_api_key={mask_api_key(value)!r}")
             elif f.name == "bootstrap" and isinstance(value, dict):
                 shown.append(f"bootstrap=<{len(value)} flags>")
@@ -505,3 +566,8 @@ class FlagKitOptionsKwargs(TypedDict, total=False):
     evaluation_jitter: EvaluationJitterConfig
     error_sanitization: ErrorSanitizationConfig
     allow_insecure_http: bool
+    redis_url: str | None
+    redis_prefix: str
+    redis_role: str
+    redis_lease_time: float
+    redis_signing_key: str | None

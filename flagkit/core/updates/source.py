@@ -56,7 +56,14 @@ if TYPE_CHECKING:
     from flagkit.core.updates.streaming import StreamingManager
     from flagkit.http.http_client import HttpClient
 
-__all__ = ["ClientState", "DataSource", "SourceListener", "as_flagkit_error", "is_permanent"]
+__all__ = [
+    "ClientState",
+    "DataSource",
+    "SourceListener",
+    "UpdateSource",
+    "as_flagkit_error",
+    "is_permanent",
+]
 
 _MIN_INTERVAL: Final = 0.01  # polling faster than 100/s is a mistake, not a setting
 _FIRST_LOAD_RETRY: Final = 1.0  # first background retry of a failed first load (then doubling)
@@ -94,6 +101,41 @@ class SourceListener(Protocol):
     def source_changed(self, flags: list[FlagState] | None) -> None:
         """The store was written. ``flags`` are the flags added or updated (``None`` for
         the first load, which is announced by :meth:`source_ready` instead)."""
+
+
+class UpdateSource(Protocol):
+    """What the client drives: a :class:`DataSource`, or the fleet mode's source
+    (``flagkit.fleet``, when ``redis_url`` is set) that wraps one."""
+
+    @property
+    def state(self) -> ClientState:
+        """The lifecycle state."""
+
+    @property
+    def last_error(self) -> FlagKitError | None:
+        """The most recent load/update error."""
+
+    @property
+    def environment_id(self) -> str:
+        """The environment id (``""`` before the first load)."""
+
+    def start(self) -> None:
+        """Begin loading in the background."""
+
+    def initialize(self, timeout: float) -> None:
+        """Load now, within ``timeout`` seconds."""
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait for READY."""
+
+    def refresh(self, timeout: float) -> bool:
+        """Fetch changes now."""
+
+    def close(self) -> None:
+        """Stop. Idempotent."""
+
+    def after_fork(self) -> None:
+        """Restart in a forked child."""
 
 
 def as_flagkit_error(exc: BaseException) -> FlagKitError:

@@ -86,6 +86,11 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "evaluation_jitter": EvaluationJitterConfig(),
     "error_sanitization": ErrorSanitizationConfig(),
     "allow_insecure_http": False,
+    "redis_url": None,
+    "redis_prefix": "flagkit",
+    "redis_role": "auto",
+    "redis_lease_time": 10.0,
+    "redis_signing_key": None,
 }
 
 
