@@ -46,7 +46,7 @@ def counts(event: dict[str, Any]) -> dict[tuple[str, str | None, str], int]:
 
 
 def test_each_flush_carries_the_exact_counts_since_the_last(server: FlagKitServer) -> None:
-    client = loopback_client(server.base_url, api_key=server.api_key)
+    client = loopback_client(server.base_url, api_key=server.api_key, evaluation_summaries=True)
     client.initialize()
     ann, bob = EvaluationContext(user_id="ann"), EvaluationContext(user_id="bob")
     for _ in range(5):
@@ -87,24 +87,28 @@ def test_each_flush_carries_the_exact_counts_since_the_last(server: FlagKitServe
 
 
 def test_the_periodic_flush_carries_a_summary(server: FlagKitServer) -> None:
-    client = loopback_client(server.base_url, api_key=server.api_key, event_flush_interval=0.1)
+    client = loopback_client(
+        server.base_url, api_key=server.api_key, event_flush_interval=0.1, evaluation_summaries=True
+    )
     client.initialize()
     client.get_string_value("banner", "")
     wait_until(lambda: summaries(server), message="a summary from the periodic flush")
     assert counts(summaries(server)[0]) == {("banner", None, "CACHED"): 1}
 
 
-def test_summaries_can_be_turned_off_and_are_never_counted_offline(
-    server: FlagKitServer,
-) -> None:
-    off = loopback_client(server.base_url, api_key=server.api_key, evaluation_summaries=False)
+def test_summaries_are_opt_in_and_never_counted_offline(server: FlagKitServer) -> None:
+    off = loopback_client(server.base_url, api_key=server.api_key)
     off.initialize()
     off.get_boolean_value("dark-mode", False)
     off.get_string_value("tier", "", EvaluationContext(user_id="ann"))
     assert off.flush(5).ok
     assert summaries(server) == []
     offline = loopback_client(
-        server.base_url, api_key=server.api_key, offline=True, bootstrap={"dark-mode": True}
+        server.base_url,
+        api_key=server.api_key,
+        offline=True,
+        bootstrap={"dark-mode": True},
+        evaluation_summaries=True,
     )
     offline.initialize()
     offline.get_boolean_value("dark-mode", False)
