@@ -241,6 +241,8 @@ class FlagKitOptions:
     event_flush_interval: float = 30.0
     max_event_queue_size: int = 1000
     lenient_tracking: bool = False
+    evaluation_summaries: bool = False
+    record_exposures_offline: bool = False
     evaluation_jitter: EvaluationJitterConfig = field(default_factory=EvaluationJitterConfig)
     error_sanitization: ErrorSanitizationConfig = field(default_factory=ErrorSanitizationConfig)
     allow_insecure_http: bool = False
@@ -262,6 +264,8 @@ class FlagKitOptions:
         "strict_pii_mode",
         "persist_events",
         "lenient_tracking",
+        "evaluation_summaries",
+        "record_exposures_offline",
         "allow_insecure_http",
     )
 
@@ -563,6 +567,8 @@ class FlagKitOptionsKwargs(TypedDict, total=False):
     event_flush_interval: float
     max_event_queue_size: int
     lenient_tracking: bool
+    evaluation_summaries: bool
+    record_exposures_offline: bool
     evaluation_jitter: EvaluationJitterConfig
     error_sanitization: ErrorSanitizationConfig
     allow_insecure_http: bool
