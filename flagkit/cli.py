@@ -66,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             max_connections=args.max_connections,
             request_timeout=args.request_timeout,
+            dashboard_readonly_open=args.dashboard_readonly_open,
         )
     except ServeError as exc:
         raise _CliError(f"flagkit serve: {exc}", 2) from None
@@ -73,6 +74,8 @@ def _serve(args: argparse.Namespace) -> int:
     flags = server.flags()
     lines = [
         f"FlagKit local server {__version__} listening on {server.base_url}",
+        f"  dashboard    {server.dashboard_url}  (sign in with the token below"
+        + ("; read-only without it)" if args.dashboard_readonly_open else ")"),
         f"  flags file   {args.flags} ({len(flags)} flags, watched for changes)"
         if args.flags
         else f"  flags        {len(flags)} (no flags file; add flags with 'flagkit flags set')",
@@ -443,6 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time to receive one whole request, then the connection ends "
         f"(default {DEFAULT_REQUEST_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--dashboard-readonly-open",
+        action="store_true",
+        help="let the web dashboard show flags and events without signing in "
+        "(changes still need the admin token; default: off)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)

@@ -18,7 +18,7 @@ from flagkit.server.events import event_type_of
 from flagkit.server.exchange import Exchange, HTTPError, bad_request, parse_nonnegative_int
 from flagkit.server.flags_file import FlagsFileError, InvalidFieldError
 
-__all__ = ["handle"]
+__all__ = ["experiments_handler", "handle"]
 
 _MAX_VERSION: Final = 2**53  # the largest integer every JSON reader keeps exactly
 _FAULT_FIELDS: Final = frozenset(
@@ -250,3 +250,9 @@ _HANDLERS: Final[dict[str, Callable[[ServerContext, Exchange, str | None], None]
     "reload": _reload,
     "status": _status,
 }
+
+
+def experiments_handler() -> Callable[[ServerContext, Exchange, str | None], None] | None:
+    """The handler of ``/admin/experiments[/{flag}]`` when this server has one (the
+    dashboard's experiments page shows "no experiments data" otherwise)."""
+    return _HANDLERS.get("experiments")
