@@ -71,7 +71,7 @@ def test_splicing_a_flag_keeps_every_other_byte_of_the_file() -> None:
     flags = json.loads(text)["flags"]
     assert all(splice_flag(text, flag) == text for flag in flags)
     changed = splice_flag(text, {**flags[1], "value": True})
-    diff = [(a, b) for a, b in zip(text.splitlines(), changed.splitlines()) if a != b]
+    diff = [(a, b) for a, b in zip(text.splitlines(), changed.splitlines(), strict=True) if a != b]
     assert len(diff) == 1 and diff[0][1].strip() == '"value": true'
     added = splice_flag(text, {"key": "brand-new", "value": 3})
     assert json.loads(added)["flags"][-1] == {"key": "brand-new", "value": 3}
@@ -99,23 +99,24 @@ def test_a_toggle_is_stored_written_back_and_streamed(
     wait_until(lambda: client.get_boolean_value("maintenance-banner", False) is True)
     assert file_flag(flags_file, "maintenance-banner")["enabled"] is True
     assert "version" not in file_flag(flags_file, "maintenance-banner")
-    changed = [
-        (a, b) for a, b in zip(before.splitlines(), flags_file.read_text().splitlines()) if a != b
-    ]
+    after = flags_file.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before.splitlines(), after, strict=True) if a != b]
     assert changed == [('      "enabled": false,', '      "enabled": true,')]
 
 
 def test_changes_survive_a_restart(flags_file: Path) -> None:
     """A change written back is what a new server on the same file serves."""
-    with FlagKitServer(flags_file=flags_file, admin_token=TOKEN) as first:
-        with httpx.Client(base_url=first.url) as http:
-            csrf = http.post("/dashboard/api/session", json={"token": TOKEN}).json()["csrf"]
-            response = http.patch(
-                "/dashboard/api/flags/welcome-message",
-                json={"value": "Hello again"},
-                headers={"X-CSRF-Token": csrf},
-            )
-            assert response.status_code == 200
+    with (
+        FlagKitServer(flags_file=flags_file, admin_token=TOKEN) as first,
+        httpx.Client(base_url=first.url) as http,
+    ):
+        csrf = http.post("/dashboard/api/session", json={"token": TOKEN}).json()["csrf"]
+        response = http.patch(
+            "/dashboard/api/flags/welcome-message",
+            json={"value": "Hello again"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status_code == 200
     with FlagKitServer(flags_file=flags_file) as second:
         assert second.get_flag("welcome-message")["value"] == "Hello again"  # type: ignore[index]
 
