@@ -245,6 +245,8 @@ function flagRow(flag) {
   const row = h("tr", { id: "flag-" + flag.key, "data-key": flag.key });
   const fill = (current) => {
     const cell = (label, ...content) => h("td", { "data-label": label }, ...content);
+    const active = document.activeElement;
+    const focused = active && row.contains(active) ? active.id : null;
     row.replaceChildren(
       cell("Key", h("a", { href: "#/flag/" + encodeURIComponent(current.key), className: "mono", text: current.key })),
       cell("Type", current.flagType),
@@ -254,6 +256,8 @@ function flagRow(flag) {
       cell("Version", String(current.version)),
       cell("Last changed", current.lastModified || ""),
     );
+    // Keep the keyboard where it was: the row was rebuilt with the same ids.
+    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
   };
   fill(flag);
   return row;
