@@ -11,6 +11,7 @@ allows nothing but this server's own scripts and styles.
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
@@ -27,7 +28,6 @@ from flagkit.server.dashboard.changes import (
 )
 from flagkit.server.dashboard.describe import describe_flag, describe_segment, summary_of
 from flagkit.server.dashboard.explain import ContextError, context_from_wire, explain, recent_users
-from flagkit.server.dashboard.history import flag_text
 from flagkit.server.dashboard.sessions import COOKIE_NAME, Session
 from flagkit.server.dashboard.state import DashboardState
 from flagkit.server.dashboard.usage import usage
@@ -306,7 +306,7 @@ def _flag_page(ctx: ServerContext, ex: Exchange, key: str) -> None:
         200,
         {
             "flag": _flag_row(flag),
-            "text": flag_text(flag),
+            "text": json.dumps(shaped_like_file(ctx, flag), indent=2, ensure_ascii=False),
             "description": describe_flag(flag),
             "segments": [
                 {"key": s, "description": describe_segment(segments[s])}
