@@ -46,7 +46,6 @@ __all__ = [
 EXPOSURE_EVENT: Final = "$exposure"
 #: A sample-ratio mismatch is flagged below this p-value.
 SRM_THRESHOLD: Final = 0.001
-_KINDS: Final = ("conversion", "numeric")
 
 
 class ExperimentError(ValueError):
@@ -81,21 +80,20 @@ def _configured_metrics(experiment: Mapping[str, Any]) -> list[Metric]:
             continue
         kind = entry.get("kind", "conversion")
         value_field = entry.get("valueField")
-        found.append(
-            Metric(
-                entry["event"],
-                kind if kind in _KINDS else "conversion",
-                value_field if isinstance(value_field, str) else None,
-            )
-        )
+        if kind == "numeric" and isinstance(value_field, str) and value_field:
+            found.append(Metric(entry["event"], "numeric", value_field))
+        else:  # a conversion metric (or one the SDK's validation would have refused)
+            found.append(Metric(entry["event"]))
     return found
 
 
 def resolve_metric(
     flag: Mapping[str, Any], event: str | None = None, value_field: str | None = None
 ) -> Metric:
-    """The metric of a report: ``event`` (default: the experiment's first metric), numeric
-    when ``value_field`` is given or the configured metric of that event is numeric."""
+    """The metric of a report. Neither given: the experiment's first configured metric (its
+    kind and value field). ``event`` alone: a conversion metric on that event type.
+    ``value_field``: a numeric metric summing that data field (of ``event``, or of the
+    first configured metric's event)."""
     experiment = experiment_of(flag) or {}
     configured = _configured_metrics(experiment)
     if event is None:
@@ -104,18 +102,11 @@ def resolve_metric(
                 f"metric: flag {flag.get('key')!r} names no metrics in its experiment; "
                 "ask for one, e.g. ?metric=purchase (CLI: --metric purchase)"
             )
+        if value_field is None:
+            return configured[0]
         event = configured[0].event
-    if not event:
-        raise ExperimentError("metric: must be a non-empty event type")
     if value_field is not None:
-        if not value_field:
-            raise ExperimentError("value: must be a non-empty event data field")
         return Metric(event, "numeric", value_field)
-    for metric in configured:
-        if metric.event == event:
-            if metric.kind == "numeric" and metric.value_field:
-                return metric
-            return Metric(event)
     return Metric(event)
 
 
