@@ -203,8 +203,7 @@ def test_the_other_dialect_is_read_too(server: FlagKitServer) -> None:
 def test_srm_uses_the_split_that_exposed_each_user(server: FlagKitServer) -> None:
     """Users exposed by the rule's 10/90 rollout are expected 10/90, the others 50/50."""
     events = [
-        exposure(f"s{i}", "blue" if i < 10 else "green", T0, rule="staff-split")
-        for i in range(100)
+        exposure(f"s{i}", "blue" if i < 10 else "green", T0, rule="staff-split") for i in range(100)
     ]
     events += [exposure(f"f{i}", "blue" if i % 2 else "green", T0) for i in range(200)]
     post(server, events)
