@@ -43,7 +43,7 @@ from flagkit.core.evaluation import (
     result_of,
     warn_once,
 )
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.core.snapshot import NEEDS_EVALUATION, FlagSnapshot
 from flagkit.core.store import build_store
 from flagkit.core.updates.source import ClientState, DataSource
@@ -776,7 +776,7 @@ class FlagKitClient:
         self._store.after_fork()
         self._contexts.after_fork()
         self._callbacks.after_fork()
-        self._events.after_fork_in_child()
+        self._events.after_fork()
         self._source.after_fork()
         if not self._closed and self._source.state in (ClientState.STARTING, ClientState.READY):
             self._events.start()
