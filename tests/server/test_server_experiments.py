@@ -241,7 +241,7 @@ def test_cli_report_puts_the_sample_ratio_check_first(
     post(server, [exposure(f"b{i}", "blue", T0) for i in range(300)])
     post(server, [exposure(f"g{i}", "green", T0) for i in range(200)])
     post(server, [purchase(f"g{i}", T1, 5.0) for i in range(40)])
-    args = ["--url", server.url, "--admin-token", server.admin_token]
+    args = ["--url", server.url, f"--admin-token={server.admin_token}"]
     assert main(["experiments", "report", "button", "--metric", "purchase", *args]) == 0
     out = capsys.readouterr().out
     assert out.index("SAMPLE RATIO MISMATCH") < out.index("VARIATION  EXPOSED")
@@ -263,7 +263,7 @@ def test_cli_report_says_ok_when_the_split_holds(
     report shows means and Welch's test."""
     post(server, [exposure(f"u{i}", "blue" if i % 2 else "green", T0) for i in range(400)])
     post(server, [purchase(f"u{i}", T1, float(i % 7)) for i in range(0, 400, 3)])
-    args = ["--url", server.url, "--admin-token", server.admin_token]
+    args = ["--url", server.url, f"--admin-token={server.admin_token}"]
     assert main(["experiments", "report", "button", "--value", "amount", *args]) == 0
     out = capsys.readouterr().out
     assert out.index("Sample ratio check: OK") < out.index("VARIATION  EXPOSED")
