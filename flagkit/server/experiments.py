@@ -141,6 +141,35 @@ def _user_keys(event: Mapping[str, Any]) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class _Exposure:
+    """The parts of one ``$exposure`` event the reports use."""
+
+    flag_key: str
+    user: str
+    variation: str
+    time: int
+    rule_id: str | None
+
+
+def _exposure_of(event: dict[str, Any]) -> _Exposure | None:
+    """The exposure in ``event``, or None when it has no usable flag key, user (the
+    ``contextKey``, else the context's ``userId``/``userKey``), variation or time."""
+    data = _data(event)
+    flag_key, variation = data.get("flagKey"), data.get("variationId")
+    user = data.get("contextKey")
+    if not isinstance(user, str) or not user:
+        keys = _user_keys(event)
+        user = keys[0] if keys else None
+    when = _time(event)
+    if not isinstance(flag_key, str) or not isinstance(variation, str):
+        return None
+    if user is None or when is None:
+        return None
+    rule = data.get("ruleId")
+    return _Exposure(flag_key, user, variation, when, rule if isinstance(rule, str) else None)
+
+
 @dataclass
 class _Exposed:
     """One user's exposures to one flag."""
@@ -165,26 +194,18 @@ def _collect(flag_key: str, events: Iterable[dict[str, Any]], metric: str | None
     for event in events:
         etype = event_type_of(event)
         if etype == EXPOSURE_EVENT:
-            data = _data(event)
-            if data.get("flagKey") != flag_key:
-                continue
-            variation = data.get("variationId")
-            key = data.get("contextKey")
-            if not isinstance(key, str) or not key:
-                keys = _user_keys(event)
-                key = keys[0] if keys else None
-            when = _time(event)
-            if not isinstance(variation, str) or key is None or when is None:
+            found = _exposure_of(event)
+            if found is None:
                 skipped += 1
                 continue
-            rule = data.get("ruleId")
-            rule_id = rule if isinstance(rule, str) else None
-            exposed = users.get(key)
+            if found.flag_key != flag_key:
+                continue
+            exposed = users.get(found.user)
             if exposed is None:
-                users[key] = exposed = _Exposed(when, rule_id)
-            elif when < exposed.first:
-                exposed.first, exposed.rule_id = when, rule_id
-            exposed.variations.add(variation)
+                users[found.user] = exposed = _Exposed(found.time, found.rule_id)
+            elif found.time < exposed.first:
+                exposed.first, exposed.rule_id = found.time, found.rule_id
+            exposed.variations.add(found.variation)
         elif metric is not None and etype == metric:
             when = _time(event)
             if when is None:
@@ -366,15 +387,10 @@ def list_experiments(
     for event in events:
         if event_type_of(event) != EXPOSURE_EVENT:
             continue
-        data = _data(event)
-        per_flag = exposures.get(data.get("flagKey"))  # type: ignore[arg-type]
-        variation = data.get("variationId")
-        key = data.get("contextKey")
-        if not isinstance(key, str) or not key:
-            keys = _user_keys(event)
-            key = keys[0] if keys else None
-        if per_flag is not None and isinstance(variation, str) and key is not None:
-            per_flag.setdefault(key, set()).add(variation)
+        found = _exposure_of(event)
+        per_flag = exposures.get(found.flag_key) if found is not None else None
+        if found is not None and per_flag is not None:
+            per_flag.setdefault(found.user, set()).add(found.variation)
     listed = []
     for flag, experiment in experiments:
         users = exposures[str(flag.get("key"))]

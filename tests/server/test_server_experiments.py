@@ -268,3 +268,24 @@ def test_cli_report_says_ok_when_the_split_holds(
     out = capsys.readouterr().out
     assert out.index("Sample ratio check: OK") < out.index("VARIATION  EXPOSED")
     assert "MEAN" in out and "Welch's t-test" in out
+
+
+def test_malformed_exposures_are_skipped_and_counted(server: FlagKitServer) -> None:
+    """Exposures without a usable time, user or variation (and odd field types) neither
+    break the list nor the report; the report counts them in ``skippedEvents``."""
+    good = exposure("ok", "blue", T0)
+    no_time = {**exposure("t", "blue", T0), "timestamp": "yesterday"}
+    no_user = exposure("u", "blue", T0)
+    no_user["eventData"] = {**no_user["eventData"], "contextKey": None}
+    del no_user["context"]
+    odd = exposure("o", "blue", T0)
+    odd["eventData"] = {**odd["eventData"], "flagKey": ["button"], "variationId": 7}
+    bad_variation = exposure("v", "blue", T0)
+    bad_variation["eventData"] = {**bad_variation["eventData"], "variationId": 7}
+    post(server, [good, no_time, no_user, odd, bad_variation])
+    listed = admin_get(server, "/experiments")
+    assert listed.status_code == 200
+    assert listed.json()["experiments"][0]["exposedUsers"] == 1
+    report = admin_get(server, "/experiments/button", metric="purchase").json()
+    assert report["skippedEvents"] == 4
+    assert [v["exposed"] for v in report["variations"]] == [1, 0]
