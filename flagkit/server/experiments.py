@@ -231,8 +231,8 @@ def _variation_ids(flag: Mapping[str, Any]) -> list[str]:
 
 
 def _split_weights(flag: Mapping[str, Any], rule_id: str | None) -> dict[str, float] | None:
-    """Variation -> weight of the rollout of rule ``rule_id`` (None: the fallthrough);
-    None when that split has no rollout (unknown)."""
+    """Variation -> weight of what rule ``rule_id`` (None: the fallthrough) serves: its
+    rollout's weights, or all of one fixed variation; None when unknown (no such rule)."""
     if rule_id is None:
         holder: Any = flag.get("fallthrough")
     else:
@@ -240,7 +240,11 @@ def _split_weights(flag: Mapping[str, Any], rule_id: str | None) -> dict[str, fl
             (r for r in flag.get("rules") or () if isinstance(r, dict) and r.get("id") == rule_id),
             None,
         )
-    rollout = holder.get("rollout") if isinstance(holder, dict) else None
+    if not isinstance(holder, dict):
+        return None
+    if isinstance(holder.get("variation"), str):  # a fixed variation: all of it
+        return {holder["variation"]: 1.0}
+    rollout = holder.get("rollout")
     if not isinstance(rollout, dict):
         return None
     weights: dict[str, float] = {}

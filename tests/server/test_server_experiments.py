@@ -289,3 +289,33 @@ def test_malformed_exposures_are_skipped_and_counted(server: FlagKitServer) -> N
     report = admin_get(server, "/experiments/button", metric="purchase").json()
     assert report["skippedEvents"] == 4
     assert [v["exposed"] for v in report["variations"]] == [1, 0]
+
+
+def test_a_rule_serving_one_variation_expects_only_that_variation() -> None:
+    """Users exposed by a rule with a fixed variation are expected all in it; one of
+    them seen in a variation nothing was expected in is a certain mismatch (chi2 null,
+    p 0)."""
+    flag = {
+        **EXPERIMENT,
+        "rules": [
+            {
+                "id": "vip",
+                "clauses": [{"attribute": "custom.vip", "op": "equals", "values": [True]}],
+                "variation": "green",
+            }
+        ],
+    }
+    with FlagKitServer(flags=[flag]) as srv:
+        post(srv, [exposure(f"v{i}", "green", T0, rule="vip") for i in range(30)])
+        post(srv, [exposure(f"f{i}", "blue" if i % 2 else "green", T0) for i in range(40)])
+        srm = admin_get(srv, "/experiments/button", metric="purchase").json()["srm"]
+        assert srm["expected"] == {"blue": pytest.approx(20.0), "green": pytest.approx(50.0)}
+        assert srm["flagged"] is False
+        httpx.delete(
+            f"{srv.base_url}/admin/events",
+            headers={"Authorization": f"Bearer {srv.admin_token}"},
+        ).raise_for_status()
+        post(srv, [exposure(f"v{i}", "green", T0, rule="vip") for i in range(30)])
+        post(srv, [exposure("odd", "blue", T0, rule="vip")])
+        srm = admin_get(srv, "/experiments/button", metric="purchase").json()["srm"]
+        assert srm["chi2"] is None and srm["p"] == 0.0 and srm["flagged"] is True
