@@ -94,6 +94,7 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     exposed: dict[str, str] = field(default_factory=dict)  # user key -> colour shown
     bought: set[str] = field(default_factory=set)
+    logged_in: set[str] = field(default_factory=set)  # demo users (keys seen before)
     dropped: int = 0
     errors: list[str] = field(default_factory=list)
     mispredicted: int = 0
@@ -180,6 +181,8 @@ def visit(
     colour = shown.group(1)
     buys = rnd.random() < args.rates.get(colour, args.base_rate)
     with tally.lock:
+        if user is not None:
+            tally.logged_in.add(key)
         tally.exposed.setdefault(key, colour)
         tally.mispredicted += predicted != colour
     if buys:
@@ -223,20 +226,26 @@ class Admin:
 
 
 def wait_for_delivery(admin: Admin, tally: Tally, deadline: float) -> dict[str, Any]:
-    """The conversion report once the server holds every exposure and purchase the shops
-    were sent (or at the deadline, with a warning on stderr)."""
+    """The conversion report once the server holds the exposures and purchases of every
+    anonymous visitor (or at the deadline, with a warning on stderr).
+
+    Anonymous visitors are new users every run. The demo users are not: a shop's SDK
+    records a user's exposure once per process, so after ``--fresh`` the server may not
+    hear again of a demo user who was exposed in an earlier run."""
     path = f"/experiments/{FLAG}?metric=purchase"
     pause = threading.Event()
     while True:
         report: dict[str, Any] = admin.call("GET", path)
         exposed = sum(v["exposed"] for v in report["variations"]) + report["excludedMultiExposed"]
         converted = sum(v["converted"] for v in report["variations"])
-        if exposed >= len(tally.exposed) and converted >= len(tally.bought):
+        new_exposed = len(set(tally.exposed) - tally.logged_in)
+        new_bought = len(tally.bought - tally.logged_in)
+        if exposed >= new_exposed and converted >= new_bought:
             return report
         if time.monotonic() > deadline:
             print(
-                f"warning: the server has {exposed} of {len(tally.exposed)} exposed visitors "
-                f"and {converted} of {len(tally.bought)} buyers; reporting what it has "
+                f"warning: the server has {exposed} exposed users and {converted} buyers, "
+                f"expected at least {new_exposed} and {new_bought}; reporting what it has "
                 "(are the shops running with the SDK's exposure events?)",
                 file=sys.stderr,
             )
@@ -321,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "visitors": args.visitors,
             "exposed": len(tally.exposed),
             "bought": len(tally.bought),
+            "loggedIn": len(tally.logged_in),
+            "exposedAnonymous": len(set(tally.exposed) - tally.logged_in),
+            "boughtAnonymous": len(tally.bought - tally.logged_in),
             "dropped": tally.dropped,
             "errors": len(tally.errors),
             "mispredicted": tally.mispredicted,
