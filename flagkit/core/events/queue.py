@@ -25,7 +25,7 @@ from typing import Any
 
 from flagkit.core.events.counters import Counters, RateLimitedLog
 from flagkit.core.events.messages import Abort, FlushRequest, Message, Sender
-from flagkit.core.events.validation import Admission, PiiCheck, PiiWarner
+from flagkit.core.events.validation import RESERVED_EVENT_TYPES, Admission, PiiCheck, PiiWarner
 from flagkit.core.events.wire import WireBuilder
 from flagkit.core.events.worker import Worker
 from flagkit.errors import FlagKitError
@@ -55,7 +55,9 @@ class EventQueue:
     carries on in memory), the error of a batch the server refused for good, the
     :class:`~flagkit.errors.AuthenticationError` that stopped sending, and any unexpected
     error of the events thread. ``pii_check(data, "event")`` returns the paths of fields that
-    look like PII.
+    look like PII. ``summary()``, called on the events thread at every flush (the periodic
+    one, ``flush()`` and ``close()``), returns the data of an ``$evaluation_summary`` event
+    to queue ahead of the flush, or None.
 
     Thread-safety: every public method may be called from any thread. ``track()`` takes no
     lock and does no I/O; ``flush()`` and ``close()`` block up to their timeout.
@@ -71,8 +73,10 @@ class EventQueue:
         logger: logging.Logger,
         on_error: Callable[[Exception], None] | None = None,
         pii_check: PiiCheck | None = None,
+        summary: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self._config = config
+        self._summary = summary
         self._sender = sender
         self._session_id = session_id
         self._sdk_version = sdk_version
@@ -125,6 +129,7 @@ class EventQueue:
             ),
             logger=self._logger,
             report=self._report,
+            summary=self._summary,
         )
 
     def _count_invalid(self) -> None:
@@ -170,6 +175,29 @@ class EventQueue:
         copied, size = admitted
         inbox = self._inbox
         inbox.append((event_type, copied, _now(), context, size))
+        if len(inbox) >= self._threshold and (
+            len(inbox) > self._trim_at or not self._wake.is_set()
+        ):
+            self._on_threshold()
+
+    def track_builtin(
+        self,
+        event_type: str,
+        data: Mapping[str, Any],
+        context: EvaluationContext | None = None,
+    ) -> None:
+        """Queue an event the SDK builds itself (``$exposure``, ``$evaluation_summary``).
+
+        Its type is one of the reserved ``$``-prefixed names ``track()`` refuses, and its
+        data is built by the SDK (flat, JSON-safe, small), so it is neither validated nor
+        copied again: one append to the inbox, like ``track()``. Raises ``ValueError`` for
+        any other type.
+        """
+        if event_type not in RESERVED_EVENT_TYPES:
+            raise ValueError(f"{event_type!r} is not a built-in event type")
+        size = 16 * len(data) + sum(len(v) for v in data.values() if type(v) is str)
+        inbox = self._inbox
+        inbox.append((event_type, dict(data), _now(), context, size))
         if len(inbox) >= self._threshold and (
             len(inbox) > self._trim_at or not self._wake.is_set()
         ):

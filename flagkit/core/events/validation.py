@@ -22,11 +22,21 @@ from flagkit.core.events.counters import RateLimitedLog
 from flagkit.errors import EventError, SecurityError
 from flagkit.types.context import EvaluationContext
 
-__all__ = ["Admission", "Invalid", "PiiCheck", "PiiWarner", "json_copy"]
+__all__ = [
+    "RESERVED_EVENT_TYPES",
+    "Admission",
+    "Invalid",
+    "PiiCheck",
+    "PiiWarner",
+    "json_copy",
+]
 
 PiiCheck = Callable[[Mapping[str, Any], str], list[str]]
 
 _TYPE_RE: Final = re.compile(r"[a-zA-Z0-9._-]{1,128}")
+#: The event types only the SDK itself queues (``EventQueue.track_builtin``): the ``$``
+#: makes them impossible to send through ``track()``, whose types match ``_TYPE_RE``.
+RESERVED_EVENT_TYPES: Final = frozenset({"$exposure", "$evaluation_summary"})
 _MAX_KNOWN_TYPES: Final = 4096
 _FAST_KEYS: Final = 16  # larger dicts take the general walk
 _INT_LIMIT: Final = 10**18  # fast path only; the walk allows bigger ones

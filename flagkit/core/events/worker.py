@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from flagkit.core.events.counters import Counters, RateLimitedLog
 from flagkit.core.events.log import EventLog, ScanResult, default_event_storage_path
@@ -70,8 +70,10 @@ class Worker:
         builder: WireBuilder,
         logger: logging.Logger,
         report: Callable[[Exception], None],
+        summary: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self._config = config
+        self._summary = summary
         self._inbox = inbox
         self._wake = wake
         self._counters = counters
@@ -165,6 +167,7 @@ class Worker:
         if now >= self._next_tick:
             while self._next_tick <= now:
                 self._next_tick += config.flush_interval
+            self._add_summary()
             if self._pending:
                 self._drain_mode = True
         self._enforce_bound()
@@ -205,6 +208,7 @@ class Worker:
             with self._counters.lock:
                 self._counters.controls -= 1
             if isinstance(message, FlushRequest):
+                self._add_summary()  # every flush carries the counts since the last one
                 message.target = self._seq
                 self._requests.append(message)
                 if message.final:
@@ -235,6 +239,20 @@ class Worker:
             self._unpersisted.extend(records)
         with self._counters.lock:
             self._counters.ingested += len(taken)
+
+    def _add_summary(self) -> None:
+        """Queue the ``$evaluation_summary`` of the lookups since the last one, if any."""
+        summary = self._summary
+        if summary is None:
+            return
+        try:
+            data = summary()
+        except Exception:
+            self._logger.exception("flagkit-events: building the evaluation summary failed")
+            return
+        if data is not None:
+            size = 80 * len(data.get("counts", ())) + 64
+            self._ingest([("$evaluation_summary", data, time.time(), None, size)])
 
     # ---------------------------------------------------------------- sending
 
