@@ -16,7 +16,7 @@ BROWSER_PACKAGES := chromium chromium-driver
 export FLAGKIT_E2E_CHROMIUM = $(CHROMIUM)
 export FLAGKIT_E2E_CHROMEDRIVER = $(CHROMEDRIVER)
 
-.PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser bench clean test-matrix package-check
+.PHONY: demo test lint typecheck pytest pytest-django-shop e2e browser bench clean test-matrix test-oldest package-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ demo: $(STAMP)
 	$(BIN)/python example_projects/run_demo.py \
 		--server-port $(SERVER_PORT) --django-port $(DJANGO_PORT) --flask-port $(FLASK_PORT)
 
-test: $(STAMP) browser lint typecheck pytest package-check
+test: $(STAMP) browser lint typecheck pytest package-check test-oldest
+
+# The oldest supported Django and Flask lines (.venv has the newest); make test-matrix runs all.
+test-oldest: $(STAMP)
+	$(BIN)/nox -s "django(version='4.2')" "flask(version='3.0')"
 
 # Every supported Django and Flask line, each in its own venv under .nox/ (noxfile.py).
 test-matrix: $(STAMP)

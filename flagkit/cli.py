@@ -5,11 +5,13 @@
     flagkit serve --flags example_projects/flags.json [--port 8200] [--api-key KEY ...]
     flagkit flags list | get KEY | set KEY VALUE [--type T] [--disabled] | delete KEY
     flagkit events tail [-n 10] [-f] [--type purchase]
+    flagkit experiments list | report FLAG [--metric TYPE] [--value FIELD] [--json]
 
-The ``flags`` and ``events`` commands talk to a running server's admin API: ``--url``
-(env ``FLAGKIT_URL``, default ``http://127.0.0.1:8200``) and ``--admin-token`` (env
-``FLAGKIT_ADMIN_TOKEN``; ``flagkit serve`` prints it). Exit codes: 0 success, 1 the server
-answered with an error or could not be reached, 2 bad usage or configuration.
+The ``flags``, ``events`` and ``experiments`` commands talk to a running server's admin
+API: ``--url`` (env ``FLAGKIT_URL``, default ``http://127.0.0.1:8200``) and
+``--admin-token`` (env ``FLAGKIT_ADMIN_TOKEN``; ``flagkit serve`` prints it). Exit codes:
+0 success, 1 the server answered with an error or could not be reached, 2 bad usage or
+configuration.
 """
 
 from __future__ import annotations
@@ -378,6 +380,36 @@ def _events_tail(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# flagkit experiments (docs/experiments.md)
+# --------------------------------------------------------------------------------------
+
+
+def _experiments_list(args: argparse.Namespace) -> int:
+    from flagkit.server.experiment_text import list_lines
+
+    page = _Admin(args).call("GET", "/experiments")
+    if args.json:
+        print(json.dumps(page, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(list_lines(page["experiments"])))
+    return 0
+
+
+def _experiments_report(args: argparse.Namespace) -> int:
+    params = {
+        name: value for name, value in (("metric", args.metric), ("value", args.value)) if value
+    }
+    report = _Admin(args).call("GET", f"/experiments/{_quote(args.flag)}", params=params)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        from flagkit.server.experiment_text import report_lines
+
+        print("\n".join(report_lines(report)))
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # argument parsing
 # --------------------------------------------------------------------------------------
 
@@ -396,7 +428,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``flagkit`` argument parser (subcommands ``serve``, ``flags``, ``events``)."""
+    """The ``flagkit`` argument parser (``serve``, ``flags``, ``events``, ``experiments``)."""
     parser = argparse.ArgumentParser(
         prog="flagkit", description="FlagKit local server and admin tools."
     )
@@ -508,6 +540,28 @@ def build_parser() -> argparse.ArgumentParser:
     _admin_options(tail)
     tail.set_defaults(func=_events_tail)
     events.set_defaults(func=lambda _args: _usage(events))
+
+    experiments = commands.add_parser(
+        "experiments", help="experiment results from the events a running server recorded"
+    )
+    experiment_commands = experiments.add_subparsers(dest="experiments_command", metavar="ACTION")
+    exp_list = experiment_commands.add_parser("list", help="experiment flags and their exposures")
+    exp_list.add_argument("--json", action="store_true", help="print the JSON answer")
+    exp_list.set_defaults(func=_experiments_list)
+    exp_report = experiment_commands.add_parser(
+        "report",
+        help="one experiment's results, the sample-ratio check first",
+        description="Without --metric: the experiment's first configured metric. --metric "
+        "alone: conversion to that event type; --value FIELD: the mean of that data field.",
+    )
+    exp_report.add_argument("flag", help="the experiment flag's key")
+    exp_report.add_argument("--metric", metavar="TYPE", help="the metric event type")
+    exp_report.add_argument("--value", metavar="FIELD", help="a numeric event data field")
+    exp_report.add_argument("--json", action="store_true", help="print the JSON answer")
+    exp_report.set_defaults(func=_experiments_report)
+    for sub in (exp_list, exp_report):
+        _admin_options(sub)
+    experiments.set_defaults(func=lambda _args: _usage(experiments))
     return parser
 
 

@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from time import monotonic as _monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, overload
 
@@ -41,9 +42,12 @@ from flagkit.core.evaluation import (
     evaluate_all,
     evaluate_safely,
     result_of,
+    safe_key,
     warn_once,
 )
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
+from flagkit.core.events.exposures import Exposures
+from flagkit.core.events.summaries import EvaluationCounter
 from flagkit.core.snapshot import NEEDS_EVALUATION, FlagSnapshot
 from flagkit.core.store import build_store
 from flagkit.core.updates.source import ClientState, DataSource
@@ -66,6 +70,16 @@ _BOOLEAN: Final = FlagType.BOOLEAN
 _STRING: Final = FlagType.STRING
 _NUMBER: Final = FlagType.NUMBER
 _JSON: Final = FlagType.JSON
+# Reasons whose variation came from the flag's targeting: the lookups that expose a user
+# to an experiment's variation (docs/events.md).
+_EXPOSED: Final = frozenset(
+    {
+        EvaluationReason.RULE_MATCH,
+        EvaluationReason.SEGMENT_MATCH,
+        EvaluationReason.TARGET_MATCH,
+        EvaluationReason.FALLTHROUGH,
+    }
+)
 
 
 def _find_event_pii(data: Mapping[str, Any], data_type: str) -> list[str]:
@@ -168,6 +182,12 @@ class FlagKitClient:
             options.on_error,
             options.error_sanitization,
         )
+        # Summaries count lookups (never offline: nothing would carry them anywhere);
+        # ``_hits`` is the fast path's table (None: not counting).
+        self._counter = (
+            EvaluationCounter() if options.evaluation_summaries and not options.offline else None
+        )
+        self._hits = self._counter.fast if self._counter is not None else None
         self._events = EventQueue(
             EventQueueConfig(
                 batch_size=options.event_batch_size,
@@ -187,6 +207,12 @@ class FlagKitClient:
             logger=self._logger.getChild("events"),
             on_error=self._callbacks.report_error,
             pii_check=_find_event_pii,
+            summary=self._counter.take if self._counter is not None else None,
+        )
+        self._exposures = (
+            Exposures(self._events.track_builtin)
+            if not options.offline or options.record_exposures_offline
+            else None
         )
         self._parts = _Parts(self)
         self._source = DataSource(
@@ -622,9 +648,18 @@ class FlagKitClient:
             # Fast path: a simple flag (or bootstrap value) of this type is one dict lookup;
             # it serves what the full rules (flagkit.core.evaluation) would serve.
             try:
-                value = self._store._snapshot.bools[key]
+                snapshot = self._store._snapshot
+                value = snapshot.bools[key]
                 if value is not NEEDS_EVALUATION:
-                    return value
+                    hits = self._hits
+                    if hits is None:
+                        return value
+                    if _monotonic() <= snapshot.expires_at and (
+                        not snapshot.bootstrap or key in snapshot.entries
+                    ):
+                        # Counted as (key, null, CACHED): what the full rules would say.
+                        next(hits.get(key) or self._fast_counter(key))
+                        return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _BOOLEAN, "get_boolean_value")  # type: ignore[no-any-return]
@@ -635,9 +670,18 @@ class FlagKitClient:
         """The string value of flag ``key`` (``default`` on any problem). Never raises."""
         if self._fast:
             try:
-                value = self._store._snapshot.strings[key]
+                snapshot = self._store._snapshot
+                value = snapshot.strings[key]
                 if value is not NEEDS_EVALUATION:
-                    return value
+                    hits = self._hits
+                    if hits is None:
+                        return value
+                    if _monotonic() <= snapshot.expires_at and (
+                        not snapshot.bootstrap or key in snapshot.entries
+                    ):
+                        # Counted as (key, null, CACHED): what the full rules would say.
+                        next(hits.get(key) or self._fast_counter(key))
+                        return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _STRING, "get_string_value")  # type: ignore[no-any-return]
@@ -649,9 +693,18 @@ class FlagKitClient:
         problem). Never raises."""
         if self._fast:
             try:
-                value = self._store._snapshot.numbers[key]
+                snapshot = self._store._snapshot
+                value = snapshot.numbers[key]
                 if value is not NEEDS_EVALUATION:
-                    return value
+                    hits = self._hits
+                    if hits is None:
+                        return value
+                    if _monotonic() <= snapshot.expires_at and (
+                        not snapshot.bootstrap or key in snapshot.entries
+                    ):
+                        # Counted as (key, null, CACHED): what the full rules would say.
+                        next(hits.get(key) or self._fast_counter(key))
+                        return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _NUMBER, "get_number_value")  # type: ignore[no-any-return]
@@ -677,9 +730,18 @@ class FlagKitClient:
         shared with other callers)."""
         if self._fast:
             try:
-                value = self._store._snapshot.jsons[key]
+                snapshot = self._store._snapshot
+                value = snapshot.jsons[key]
                 if value is not NEEDS_EVALUATION:
-                    return value
+                    hits = self._hits
+                    if hits is None:
+                        return value
+                    if _monotonic() <= snapshot.expires_at and (
+                        not snapshot.bootstrap or key in snapshot.entries
+                    ):
+                        # Counted as (key, null, CACHED): what the full rules would say.
+                        next(hits.get(key) or self._fast_counter(key))
+                        return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _JSON, "get_json_value")  # type: ignore[no-any-return]
@@ -734,6 +796,10 @@ class FlagKitClient:
 
     # -- evaluation internals -------------------------------------------------------------
 
+    def _fast_counter(self, key: str) -> Any:
+        assert self._counter is not None
+        return self._counter.fast_counter(key)
+
     def _typed(self, key: Any, default: Any, context: Any, expected: FlagType, getter: str) -> Any:
         return self._lookup(key, default, LazyContext(self._contexts, context), expected, getter)[0]
 
@@ -743,20 +809,45 @@ class FlagKitClient:
         """The full rules for one lookup, with jitter and the warn-once log. Never raises."""
         if self._jitter.enabled:
             self._sleep_jitter()
+        snapshot = self._store._snapshot
         outcome = evaluate_safely(
             key,
             default,
             expected,
             overrides=self._overrides,
-            snapshot=self._store._snapshot,
+            snapshot=snapshot,
             context=context,
             logger=self._logger,
         )
+        reason = outcome.reason
+        if reason in _EXPOSED and self._exposures is not None:
+            self._expose(key, outcome, snapshot, context)
+        counter = self._counter
+        if counter is not None and outcome.error_code != "EVAL_DEFAULT_USED":
+            counter.count(safe_key(key), outcome.variation_id, reason.value)
         if outcome.error_code is not None and (
             outcome.reason is not EvaluationReason.FLAG_NOT_FOUND or self.is_ready()
         ):
             warn_once(self._logger, key, outcome, default, getter)
         return outcome
+
+    def _expose(
+        self, key: str, outcome: Outcome, snapshot: FlagSnapshot, context: LazyContext
+    ) -> None:
+        """Record an exposure if ``key`` is an experiment flag (docs/events.md); the
+        variation came from its targeting (the caller checked the reason)."""
+        try:
+            entry = snapshot.entries.get(key)
+            model = entry.model if entry is not None else None
+            spec = model.spec if model is not None else None
+            variation = outcome.variation_id
+            if spec is None or spec.experiment is None or variation is None:
+                return
+            exposures = self._exposures
+            if exposures is not None and not self._closed:
+                exposures.record(key, variation, outcome.version, outcome.rule_id, context.get())
+        except Exception:  # a lookup never raises
+            self._logger.exception("recording an exposure of %s failed", safe_key(key))
 
     def _sleep_jitter(self) -> None:
         jitter = self._jitter
@@ -776,7 +867,11 @@ class FlagKitClient:
         self._store.after_fork()
         self._contexts.after_fork()
         self._callbacks.after_fork()
-        self._events.after_fork_in_child()
+        if self._exposures is not None:
+            self._exposures.after_fork()
+        if self._counter is not None:
+            self._counter.after_fork()
+        self._events.after_fork()
         self._source.after_fork()
         if not self._closed and self._source.state in (ClientState.STARTING, ClientState.READY):
             self._events.start()

@@ -225,6 +225,8 @@ class FlagKitOptions:
     event_flush_interval: float = 30.0
     max_event_queue_size: int = 1000
     lenient_tracking: bool = False
+    evaluation_summaries: bool = True
+    record_exposures_offline: bool = False
     evaluation_jitter: EvaluationJitterConfig = field(default_factory=EvaluationJitterConfig)
     error_sanitization: ErrorSanitizationConfig = field(default_factory=ErrorSanitizationConfig)
     allow_insecure_http: bool = False
@@ -241,6 +243,8 @@ class FlagKitOptions:
         "strict_pii_mode",
         "persist_events",
         "lenient_tracking",
+        "evaluation_summaries",
+        "record_exposures_offline",
         "allow_insecure_http",
     )
 
@@ -502,6 +506,8 @@ class FlagKitOptionsKwargs(TypedDict, total=False):
     event_flush_interval: float
     max_event_queue_size: int
     lenient_tracking: bool
+    evaluation_summaries: bool
+    record_exposures_offline: bool
     evaluation_jitter: EvaluationJitterConfig
     error_sanitization: ErrorSanitizationConfig
     allow_insecure_http: bool

@@ -1,17 +1,14 @@
 """Event types: the event-queue configuration, flush results, counters and the wire shape.
 
-The queue itself lives in :mod:`flagkit.core.event_queue`; persistence in
-:mod:`flagkit.core.event_persistence`. These are plain frozen dataclasses, safe to share
+The queue itself lives in :mod:`flagkit.core.events`; the event log in
+:mod:`flagkit.core.events.log`. These are plain frozen dataclasses, safe to share
 between threads.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Final, TypedDict
-
-from flagkit.utils.validators import require
 
 __all__ = [
     "DEFAULT_MAX_BATCH_EVENTS",
@@ -29,7 +26,7 @@ DEFAULT_MAX_EVENT_SIZE: Final = 32 * 1024
 
 
 class WireEvent(TypedDict, total=False):
-    """One event as sent in ``{"events": [...]}`` (docs/protocol.md §10.2 + §20.6).
+    """One event as sent in ``{"events": [...]}`` (``docs/protocol.md`` §10.2 and §20.6).
 
     ``eventData`` and ``context`` are omitted when empty; ``context`` never holds private
     attributes.
@@ -44,19 +41,6 @@ class WireEvent(TypedDict, total=False):
     eventData: dict[str, Any]
     eventId: str
     context: dict[str, Any]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_positive_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,8 +63,8 @@ class EventQueueConfig:
       by processes that died (persistence only).
     - ``compaction_threshold_bytes``: log size that triggers a rewrite dropping sent records.
 
-    Raises :class:`~flagkit.errors.ConfigurationError` naming the field, the value and what
-    is allowed.
+    Built from already-validated ``FlagKitOptions`` (and, for the tuning knobs, by tests and
+    benchmarks): it does not validate again.
     """
 
     batch_size: int = 10
@@ -99,53 +83,6 @@ class EventQueueConfig:
     retry_backoff_max: float = 60.0
     recovery_interval: float = 30.0
     compaction_threshold_bytes: int = 4 * 1024 * 1024
-
-    def __post_init__(self) -> None:
-        for name in (
-            "batch_size",
-            "max_queue_size",
-            "max_persisted_events",
-            "persistence_flush_interval_ms",
-            "max_batch_events",
-        ):
-            value = getattr(self, name)
-            require(_is_int(value) and value >= 1, name, value, "an integer >= 1")
-        require(
-            _is_int(self.max_event_size) and self.max_event_size >= 64,
-            "max_event_size",
-            self.max_event_size,
-            "an integer >= 64",
-        )
-        require(
-            _is_int(self.compaction_threshold_bytes) and self.compaction_threshold_bytes >= 1024,
-            "compaction_threshold_bytes",
-            self.compaction_threshold_bytes,
-            "an integer >= 1024",
-        )
-        for name in (
-            "flush_interval",
-            "retry_backoff_base",
-            "retry_backoff_max",
-            "recovery_interval",
-        ):
-            value = getattr(self, name)
-            require(_is_positive_number(value), name, value, "a finite number of seconds > 0")
-        require(
-            self.retry_backoff_max >= self.retry_backoff_base,
-            "retry_backoff_max",
-            self.retry_backoff_max,
-            f"a number >= retry_backoff_base ({self.retry_backoff_base!r})",
-        )
-        for name in ("lenient", "offline", "strict_pii", "persist"):
-            value = getattr(self, name)
-            require(isinstance(value, bool), name, value, "True or False")
-        require(
-            self.storage_path is None
-            or (isinstance(self.storage_path, str) and self.storage_path != ""),
-            "storage_path",
-            self.storage_path,
-            "None (the system temp dir) or a non-empty directory path",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +118,13 @@ class EventStats:
     - ``persisted``: events written to the event log.
     - ``recovered``: events taken over from the log, left there by an earlier or dead process.
     - ``failed_batches``: POSTs that failed (their events were kept and retried).
+    - ``rejected``: events given up because the server refused them for good: a batch
+      answered with a permanent client error (400, 403 invalid signature, ...), or events
+      that could not be sent because the API key was rejected (without persistence; with it
+      they stay in the event log). Also counted in ``dropped``.
+    - ``unreadable``: records of the event log that could not be read (a torn or corrupt
+      line) or sent (e.g. a ``NaN`` in its data); skipped. Records among them that were
+      events are also counted in ``dropped``.
     """
 
     accepted: int = 0
@@ -189,3 +133,5 @@ class EventStats:
     persisted: int = 0
     recovered: int = 0
     failed_batches: int = 0
+    rejected: int = 0
+    unreadable: int = 0

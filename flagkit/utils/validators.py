@@ -7,7 +7,7 @@
   what is allowed. Every options dataclass validates in ``__post_init__`` with these, so the
   wording of a mistake is the same whichever option it is about.
 
-Event types are validated by the event pipeline (:mod:`flagkit.core`).
+Event types are validated by the event pipeline (:mod:`flagkit.core.events.validation`).
 """
 
 from __future__ import annotations

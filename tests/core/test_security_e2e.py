@@ -166,7 +166,8 @@ def test_unsigned_batches_are_refused_only_by_a_verifying_server(verifying: bool
             assert isinstance(result.error, SecurityError)  # a refused signature, not key
             assert result.error.code == "SECURITY_SIGNATURE_INVALID"
             assert result.error.status_code == 403
-            assert result.pending == 1
+            # A refused signature is permanent for that batch: dropped and counted, not retried.
+            assert result.pending == 0 and client.event_stats.rejected == 1
             assert server.events() == []
             assert not client.is_in_key_rotation()  # a 403 never triggers rotation
         else:

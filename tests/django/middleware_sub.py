@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import markcoroutinefunction
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.http import HttpRequest
 
 from flagkit_django.middleware import FlagKitMiddleware
@@ -32,7 +32,15 @@ class CountingAuser:
         markcoroutinefunction(self)
 
     async def __call__(self, request: HttpRequest) -> Any:
-        original = request.auser
+        original = getattr(request, "auser", None)
+        if original is None:  # Django 4.2: no auser(); load the lazy user in a thread
+
+            def load() -> Any:
+                user = request.user
+                bool(user.is_authenticated)  # evaluates the lazy object here
+                return user
+
+            original = sync_to_async(load)
 
         async def auser() -> Any:
             auser_calls.append(request.path)

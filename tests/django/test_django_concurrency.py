@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import AsyncClient, Client
 
 from flagkit.testing import FlagKitServer
+from tests.django.async_login import alogin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,7 +88,7 @@ def test_asgi_concurrent_requests_see_their_own_users(live: FlagKitServer) -> No
         clients = []
         for person in people:
             client = AsyncClient()
-            await client.aforce_login(person["user"])
+            await alogin(client, person["user"])
             clients.append(client)
 
         async def one(index: int, path: str) -> tuple[dict[str, Any], dict[str, Any]]:

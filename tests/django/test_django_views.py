@@ -16,6 +16,7 @@ from django.test import AsyncClient, Client, RequestFactory
 from flagkit.testing import FlagKitServer
 from flagkit_django.decorators import flag_required
 from flagkit_django.testing import override_flags
+from tests.django.async_login import alogin
 
 
 @pytest.fixture
@@ -105,8 +106,8 @@ def test_async_view_targets_the_user(live: FlagKitServer, users: dict[str, User]
 
     async def run() -> tuple[int, int]:
         staff, regular = AsyncClient(), AsyncClient()
-        await staff.aforce_login(users["staff"])
-        await regular.aforce_login(users["regular"])
+        await alogin(staff, users["staff"])
+        await alogin(regular, users["regular"])
         return (await staff.get("/astaff/")).status_code, (
             await regular.get("/astaff/")
         ).status_code

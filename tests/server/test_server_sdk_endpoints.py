@@ -1,4 +1,4 @@
-"""The SDK endpoints over real HTTP: shapes (PROTOCOL §4, §17), cursors, events, errors."""
+"""The SDK endpoints over real HTTP: shapes (docs/protocol.md §4, §17), cursors, events, errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signature verification of event batches (PROTOCOL §3.2, §18 vectors, §20.5)."""
+"""Signature verification of event batches (docs/protocol.md §3.2, §18 vectors, §20.5)."""
 
 from __future__ import annotations
 

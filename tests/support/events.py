@@ -1,7 +1,8 @@
-"""A recording event sender and an ``EventQueue`` factory for the event-queue tests.
+"""Event-queue test helpers: a recording sender, and queues wired to a real ``HttpClient``.
 
-The sender is the queue's own seam (what the client wires to ``HttpClient.post_json``), so
-these tests need no network; delivery over real HTTP is tested in ``test_event_delivery.py``.
+:class:`Recorder` is the queue's own seam (what the client wires to ``HttpClient.post_json``),
+so the mechanics tests need no network. :class:`Delivery` builds queues that POST over real
+HTTP to a loopback server (``FlagKitServer`` or the fault server).
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.errors import NetworkError
+from flagkit.http.http_client import HttpClient, HttpConfig
+from flagkit.testing import FlagKitServer
+from flagkit.types.config import CircuitBreakerOptions, RetryOptions
 from flagkit.types.events import EventQueueConfig
+from tests.support.fault_server import FaultServer
 
-__all__ = ["MakeQueue", "Recorder", "event_queues"]
+__all__ = ["Delivery", "MakeQueue", "Recorder", "deliveries", "event_queues"]
 
 MakeQueue = Callable[..., EventQueue]
 Sender = Callable[[list[dict[str, Any]]], None]
@@ -92,3 +97,65 @@ def event_queues(
     recorder.gate.set()
     for queue in queues:
         queue.close(timeout=2.0)
+
+
+class Delivery:
+    """Builds queues wired to a real HttpClient, and closes everything afterwards."""
+
+    def __init__(self) -> None:
+        self.clients: list[HttpClient] = []
+        self.queues: list[EventQueue] = []
+
+    def http(self, server: FlagKitServer | FaultServer, **overrides: Any) -> HttpClient:
+        """An ``HttpClient`` for ``server`` with short retries; ``overrides`` are
+        ``HttpConfig`` fields (the fault server checks no key: any valid one works)."""
+        api_key = server.api_key if isinstance(server, FlagKitServer) else "sdk_fault_server_key"
+        settings: dict[str, Any] = {
+            "base_url": server.base_url,
+            "api_key": api_key,
+            "timeout": 2.0,
+            "retries": 2,
+            "retry": RetryOptions(base_delay=0.01, max_delay=0.05, jitter=0.0),
+            "circuit_breaker": CircuitBreakerOptions(failure_threshold=3, reset_timeout=0.1),
+        }
+        settings.update(overrides)
+        client = HttpClient(HttpConfig(**settings))
+        self.clients.append(client)
+        return client
+
+    def queue(
+        self,
+        http: HttpClient,
+        *,
+        on_error: Callable[[Exception], None] | None = None,
+        **overrides: Any,
+    ) -> EventQueue:
+        settings: dict[str, Any] = {
+            "flush_interval": 60.0,
+            "retry_backoff_base": 0.02,
+            "retry_backoff_max": 0.1,
+        }
+        settings.update(overrides)
+        queue = EventQueue(
+            EventQueueConfig(**settings),
+            sender=lambda events: http.post_json("/sdk/events/batch", {"events": events}),
+            session_id=str(uuid.uuid4()),
+            sdk_version="1.1.0",
+            logger=_LOGGER,
+            on_error=on_error,
+        )
+        self.queues.append(queue)
+        return queue
+
+    def close(self) -> None:
+        for queue in self.queues:
+            queue.close(timeout=2.0)
+        for client in self.clients:
+            client.close()
+
+
+def deliveries() -> Iterator[Delivery]:
+    """Yield a :class:`Delivery`; close its queues and clients after. Use as a fixture body."""
+    made = Delivery()
+    yield made
+    made.close()

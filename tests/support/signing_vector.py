@@ -1,4 +1,4 @@
-"""The request-signing test vector of PROTOCOL §18: key, timestamp, body, bytes, signature."""
+"""The request-signing test vector of docs/protocol.md §18: key, timestamp, body, signature."""
 
 from __future__ import annotations
 

@@ -19,8 +19,10 @@ __all__ = [
     "Clause",
     "Decision",
     "EvaluationFailure",
+    "Experiment",
     "FlagModel",
     "FlagSpec",
+    "Metric",
     "Rollout",
     "Rule",
     "SegmentModel",
@@ -149,8 +151,29 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Metric:
+    """One metric an experiment is judged by: an event type, ``"conversion"`` (did the
+    user send it) or ``"numeric"`` (the value of ``value_field`` in its data)."""
+
+    event: str
+    kind: str = "conversion"
+    value_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A flag's ``experiment`` field: the control variation id and the metrics."""
+
+    control: str
+    metrics: tuple[Metric, ...] = ()
+
+
+@dataclass(frozen=True)
 class FlagSpec:
-    """A flag's targeting. ``targets`` pairs a variation with the user ids served it."""
+    """A flag's targeting. ``targets`` pairs a variation with the user ids served it.
+
+    ``experiment`` is set when the flag is an experiment (exposures are recorded for it).
+    """
 
     variations: dict[str, Any]
     off_variation: str | None
@@ -160,6 +183,7 @@ class FlagSpec:
     prerequisites: tuple[tuple[str, str], ...]
     prerequisite_paths: tuple[str, ...]
     salt: str
+    experiment: Experiment | None = None
 
     def decision(
         self,

@@ -15,13 +15,17 @@ Every problem raises :class:`TargetingError` naming the field, e.g.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from flagkit.core.targeting.bucketing import BUCKET_SCALE
+from flagkit.core.targeting.metadata import check_metadata
 from flagkit.core.targeting.model import (
     Clause,
+    Experiment,
     FlagSpec,
+    Metric,
     Rollout,
     Rule,
     SegmentSpec,
@@ -60,6 +64,11 @@ SERVE_FIELDS: Final = frozenset({"variation", "rollout"})
 ROLLOUT_FIELDS: Final = frozenset({"variations", "bucketBy"})
 WEIGHTED_FIELDS: Final = frozenset({"variation", "weight"})
 PREREQUISITE_FIELDS: Final = frozenset({"key", "variation"})
+EXPERIMENT_FIELDS: Final = frozenset({"control", "metrics"})
+METRIC_FIELDS: Final = frozenset({"event", "kind", "valueField"})
+METRIC_KINDS: Final = ("conversion", "numeric")
+# The event types track() accepts (flagkit.core.events.validation): a metric names one.
+_EVENT_TYPE_RE: Final = re.compile(r"[a-zA-Z0-9._-]{1,128}")
 SEGMENT_FIELDS: Final = frozenset(
     {"key", "name", "description", "included", "excluded", "rules", "version", "lastModified"}
 )
@@ -192,6 +201,16 @@ class _Parser:
             salt = ""
         if not isinstance(salt, str):
             raise TargetingError(_join(base, "salt"), f"must be a string, got {describe(salt)}")
+        experiment: Experiment | None = None
+        experiment_raw = raw.get("experiment")
+        if experiment_raw is not None:
+            try:
+                experiment = self.experiment(experiment_raw, _join(base, "experiment"), variations)
+            except TargetingError:
+                if self.strict:
+                    raise
+                # Lenient (the client): a bad experiment field never breaks the targeting;
+                # the flag is simply not treated as an experiment.
         return FlagSpec(
             variations,
             off_variation,
@@ -201,7 +220,46 @@ class _Parser:
             tuple(prerequisites),
             tuple(prerequisite_paths),
             salt,
+            experiment,
         )
+
+    def experiment(self, raw: object, path: str, variations: Mapping[str, Any]) -> Experiment:
+        """The ``experiment`` field: ``control`` (an existing variation) and ``metrics``."""
+        if not variations:
+            raise TargetingError(
+                path, "only a flag with variations can be an experiment (add 'variations')"
+            )
+        entry = self.obj(raw, path, EXPERIMENT_FIELDS)
+        control = self.variation_ref(entry.get("control"), f"{path}.control", variations)
+        metrics: list[Metric] = []
+        metrics_raw = entry.get("metrics")
+        if metrics_raw is not None:
+            for index, item in enumerate(self.array(metrics_raw, f"{path}.metrics")):
+                metrics.append(self.metric(item, f"{path}.metrics[{index}]"))
+        return Experiment(control, tuple(metrics))
+
+    def metric(self, raw: object, path: str) -> Metric:
+        entry = self.obj(raw, path, METRIC_FIELDS)
+        event = self.text(entry.get("event"), f"{path}.event")
+        if not _EVENT_TYPE_RE.fullmatch(event):
+            raise TargetingError(
+                f"{path}.event",
+                f"{event!r} is not an event type track() accepts (1 to 128 characters from "
+                "a-z, A-Z, 0-9, '.', '_' and '-')",
+            )
+        kind = entry.get("kind", "conversion")
+        if kind not in METRIC_KINDS:
+            raise TargetingError(f"{path}.kind", f"must be 'conversion' or 'numeric', got {kind!r}")
+        value_field = entry.get("valueField")
+        if value_field is not None:
+            value_field = self.text(value_field, f"{path}.valueField")
+        elif kind == "numeric":
+            raise TargetingError(
+                f"{path}.valueField",
+                "is required for a numeric metric (the event data field holding the value, "
+                "e.g. 'amount')",
+            )
+        return Metric(event, kind, value_field)
 
     @staticmethod
     def flag_type(raw: Mapping[str, Any]) -> FlagType:
@@ -443,7 +501,13 @@ def check_document(
                 f"{base}.key", f"duplicate flag key {key!r} (also flags[{index_of[key]}])"
             )
         index_of[key] = index
+        check_metadata(raw.get("metadata"), f"{base}.metadata")
         if not has_targeting(raw):
+            if raw.get("experiment") is not None:
+                raise TargetingError(
+                    f"{base}.experiment",
+                    "only a flag with variations can be an experiment (add 'variations')",
+                )
             flags[key] = (raw, None)
             continue
         flag_spec = parser.flag(raw, base, key)

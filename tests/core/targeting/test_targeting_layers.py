@@ -13,6 +13,7 @@ LAYERS = [
     "attributes",
     "operators",
     "bucketing",
+    "metadata",
     "parse",
     "interpreter",
     "compiler",

@@ -83,6 +83,8 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "event_flush_interval": 30.0,
     "max_event_queue_size": 1000,
     "lenient_tracking": False,
+    "evaluation_summaries": True,
+    "record_exposures_offline": False,
     "evaluation_jitter": EvaluationJitterConfig(),
     "error_sanitization": ErrorSanitizationConfig(),
     "allow_insecure_http": False,
@@ -413,6 +415,8 @@ def test_bad_values_name_option_value_and_rule(option: str, value: object, fragm
         "strict_pii_mode",
         "persist_events",
         "lenient_tracking",
+        "evaluation_summaries",
+        "record_exposures_offline",
         "allow_insecure_http",
     ],
 )

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.event_persistence import LOG_FILE_NAME
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
+from flagkit.core.events.log import LOG_FILE_NAME
 from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.testing import FlagKitServer
 from flagkit.types.events import EventQueueConfig
@@ -32,7 +32,7 @@ from flagkit.types.events import EventQueueConfig
 CHILD = r"""
 import dataclasses, json, logging, os, resource, signal, sys, threading, time, uuid
 
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.types.events import EventQueueConfig
 from tests.support import wait_until
@@ -81,8 +81,8 @@ if mode == "share":
         time.sleep(0.002)
 for i in range(count):
     queue.track("crash-test", {"i": i, "tag": tag, "pad": "x" * 100})
-    if mode == "share" and i % 25 == 0:
-        time.sleep(0.002)  # interleave with the other process
+    if mode == "share" and i % 10 == 0:
+        time.sleep(0.005)  # pace the writes over ~150 ms so the two processes interleave
 if mode == "crash":
     deadline = time.monotonic() + 20
     while (queue.stats.persisted < count or not first_post) and time.monotonic() < deadline:

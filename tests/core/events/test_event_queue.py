@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events import EventQueue
 from flagkit.errors import EventError, FlagKitError, NetworkError, SecurityError
-from flagkit.errors.flagkit_error import ConfigurationError
 from flagkit.types.context import EvaluationContext
-from flagkit.types.events import EventQueueConfig, EventStats, FlushResult
+from flagkit.types.events import EventStats, FlushResult
 from flagkit.utils.security import find_pii
 from tests.support import run_in_fork, wait_until
 from tests.support.events import MakeQueue, Recorder, event_queues
@@ -395,7 +394,7 @@ def test_after_fork_the_child_does_not_resend_the_parents_events(
     queue.track("e", {"i": 2})
 
     def child() -> dict[str, Any]:
-        queue.after_fork_in_child()
+        queue.after_fork()
         recorder.batches.clear()
         queue.track("e", {"i": 3})
         result = queue.flush(timeout=5)
@@ -555,22 +554,3 @@ def test_non_strict_pii_warns_once_per_set_of_fields(
     assert len(warnings_logged) == 2
     assert "email" in warnings_logged[0] and "phone_number" in warnings_logged[1]
     assert "a@example.com" not in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("batch_size", 0),
-        ("max_queue_size", -1),
-        ("flush_interval", 0),
-        ("flush_interval", math.inf),
-        ("persistence_flush_interval_ms", 1.5),
-        ("storage_path", ""),
-        ("persist", "yes"),
-    ],
-)
-def test_config_rejects_bad_values_naming_the_field(field: str, value: Any) -> None:
-    """EventQueueConfig raises ConfigurationError naming the field and the bad value."""
-    with pytest.raises(ConfigurationError) as caught:
-        EventQueueConfig(**{field: value})
-    assert field in str(caught.value) and repr(value) in str(caught.value)

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.event_persistence import (
+from flagkit.core.events import EventQueue
+from flagkit.core.events.log import (
     LOCK_FILE_NAME,
     LOG_FILE_NAME,
     OWNER_FILE_PREFIX,
-    EventPersistence,
+    EventLog,
 )
-from flagkit.core.event_queue import EventQueue
+from flagkit.core.events.records import dumps, read_entries, status_line
 from flagkit.errors import StorageError
 from flagkit.types.events import FlushResult
 from tests.support import run_in_fork, wait_until
@@ -187,7 +188,7 @@ def test_records_of_a_live_owner_are_left_alone_until_it_stops(
     make_queue: Callable[..., EventQueue], recorder: Recorder, store_dir: Path
 ) -> None:
     """A live process's unsent records are not claimed; once it closes they are."""
-    other = EventPersistence(store_dir)
+    other = EventLog(store_dir)
     other.open()
     event_id = str(uuid.uuid4())
     other.append([(event_id, "live", 1, {"eventType": "live", "eventId": event_id})])
@@ -242,7 +243,8 @@ def test_torn_last_line_is_skipped_and_appends_start_on_a_new_line(
 def test_records_from_the_published_sdk_are_rebuilt_and_sent(
     make_queue: Callable[..., EventQueue], recorder: Recorder, store_dir: Path
 ) -> None:
-    """A [PY]-format record (id/type/data/timestamp only) is recovered with its id as eventId."""
+    """A record in the older §11 format (id/type/data/timestamp only) is recovered with its
+    id as eventId."""
     store_dir.mkdir(parents=True)
     legacy = {
         "id": "evt_0123456789abcdef01234567",
@@ -337,7 +339,7 @@ def test_forked_child_does_not_claim_the_parents_records(
 
     def child() -> dict[str, Any]:
         recorder.gate.set()  # the child's copy; the parent's POST stays stuck
-        parent.after_fork_in_child()
+        parent.after_fork()
         parent.track("e", {"i": 2})
         result = parent.flush(timeout=5)  # after the child's start-up recovery pass
         report = {
@@ -404,8 +406,8 @@ def test_storage_failing_later_falls_back_to_memory_without_loss(
 def test_persistence_object_validates_statuses_and_claims_once(store_dir: Path) -> None:
     """Two live instances on one directory never both claim the same orphaned record."""
     ids = orphan_records(store_dir, 4)
-    first = EventPersistence(store_dir)
-    second = EventPersistence(store_dir)
+    first = EventLog(store_dir)
+    second = EventLog(store_dir)
     first.open()
     second.open()
     try:
@@ -419,3 +421,46 @@ def test_persistence_object_validates_statuses_and_claims_once(store_dir: Path) 
     finally:
         first.close()
         second.close()
+
+
+def test_reading_our_own_lines_by_shape_agrees_with_a_plain_json_replay() -> None:
+    """The reader's shortcuts for the lines this SDK writes give the same statuses and
+    owners as parsing every line, and never parse a record a status line settled."""
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    record = {"type": "t", "timestamp": 1, "status": "pending", "owner": "1-aaaaaaaaaaaa"}
+    lines = [
+        dumps({"id": ids[0], **record, "event": {"eventType": "t"}}),
+        status_line(ids[0], "sending"),
+        status_line(ids[0], "sent", 1700000000000),
+        json.dumps({"id": ids[1], **record}),  # another writer's spacing: the general path
+        dumps({"id": ids[1], "status": "pending", "owner": "2-bbbbbbbbbbbb"}),  # a claim
+        dumps({"id": ids[2], **record, "event": {}})[:-5],  # torn, then settled
+        status_line(ids[2], "sent", 1),
+        dumps({"id": ids[3], **record, "owner": None, "releasedBy": "3-cccccccccccc"}),
+        status_line(ids[4], "sending"),  # for an id never seen
+        dumps({"id": "evt_0123", "type": "t", "data": None, "timestamp": 5, "status": "pending"}),
+        status_line("evt_0123", "dropped"),
+    ]
+    entries, skipped = read_entries(line.encode() + b"\n" for line in lines)
+    assert skipped == 0
+    assert sorted(entries) == sorted([*ids[:4], "evt_0123"])
+    expected: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if "type" in parsed:
+            expected[parsed["id"]] = dict(parsed)
+        elif parsed["id"] in expected:
+            expected[parsed["id"]].update(parsed)
+    for event_id, entry in entries.items():
+        if not entry.settled:
+            assert entry.load()
+        want = expected.get(event_id, {"status": "sent"})  # ids[2]: its record was torn
+        assert entry.status == want["status"], event_id
+        if entry.status in ("pending", "sending"):
+            assert entry.owner == want.get("owner"), event_id
+            assert entry.released_by == want.get("releasedBy"), event_id
+    assert entries[ids[0]].settled and entries[ids[2]].settled
+    assert not entries[ids[2]].load()  # the torn record is found unreadable only if needed

@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 
-from flagkit.core.event_queue import EventQueue
-from flagkit.http.http_client import HttpClient, HttpConfig
 from flagkit.testing import FlagKitServer
-from flagkit.types.config import CircuitBreakerOptions, RetryOptions
 from flagkit.types.context import EvaluationContext
-from flagkit.types.events import EventQueueConfig, FlushResult
+from flagkit.types.events import FlushResult
 from flagkit.utils.signing import canonical_json, key_id, sign_body
 from tests.support import wait_until
+from tests.support.events import Delivery, deliveries
 
 LOGGER = logging.getLogger("flagkit.events")
 
@@ -31,56 +29,9 @@ def server() -> Iterator[FlagKitServer]:
         yield running
 
 
-class Delivery:
-    """Builds queues wired to a real HttpClient, and closes everything afterwards."""
-
-    def __init__(self) -> None:
-        self.clients: list[HttpClient] = []
-        self.queues: list[EventQueue] = []
-
-    def http(self, server: FlagKitServer, **overrides: Any) -> HttpClient:
-        settings: dict[str, Any] = {
-            "base_url": server.base_url,
-            "api_key": server.api_key,
-            "timeout": 2.0,
-            "retries": 2,
-            "retry": RetryOptions(base_delay=0.01, max_delay=0.05, jitter=0.0),
-            "circuit_breaker": CircuitBreakerOptions(failure_threshold=3, reset_timeout=0.1),
-        }
-        settings.update(overrides)
-        client = HttpClient(HttpConfig(**settings))
-        self.clients.append(client)
-        return client
-
-    def queue(self, http: HttpClient, **overrides: Any) -> EventQueue:
-        settings: dict[str, Any] = {
-            "flush_interval": 60.0,
-            "retry_backoff_base": 0.02,
-            "retry_backoff_max": 0.1,
-        }
-        settings.update(overrides)
-        queue = EventQueue(
-            EventQueueConfig(**settings),
-            sender=lambda events: http.post_json("/sdk/events/batch", {"events": events}),
-            session_id=str(uuid.uuid4()),
-            sdk_version="1.1.0",
-            logger=LOGGER,
-        )
-        self.queues.append(queue)
-        return queue
-
-    def close(self) -> None:
-        for queue in self.queues:
-            queue.close(timeout=2.0)
-        for client in self.clients:
-            client.close()
-
-
 @pytest.fixture
 def delivery() -> Iterator[Delivery]:
-    made = Delivery()
-    yield made
-    made.close()
+    yield from deliveries()
 
 
 def numbers(events: list[dict[str, Any]]) -> list[int]:

@@ -1,9 +1,9 @@
-"""Crash-resilient event log shared by processes (PROTOCOL §11, wired as the SPEC asks).
+"""The crash-resilient event log shared by processes (``docs/protocol.md §11``).
 
 One directory (mode 0700) holds::
 
     flagkit-events.lock                 taken with flock(LOCK_EX) around every read and write
-    flagkit-events-current.jsonl        the log: JSON lines, appended, fsync'd
+    flagkit-events-current.jsonl        the log: JSON lines, appended (full records fsync'd)
     flagkit-events-owner-<owner>.lock   one per live queue, flock'ed for the queue's lifetime
 
 Lines of the log::
@@ -18,8 +18,10 @@ Lines of the log::
     {"id": ..., "status": "dropped"}                                           the disk cap
 
 A line with a ``type`` key is a full record; other lines update the status (and owner) of an
-id already seen. Blank or unparsable lines, and lines for unknown ids, are skipped, so a line
-torn by a crash costs only itself (the next writer starts on a fresh line).
+id already seen. Unreadable lines (torn by a crash, invalid UTF-8, nested too deep for the
+reader, not an object) are skipped and counted, lines for unknown ids ignored: a bad line
+costs only itself (the next writer starts on a fresh line). A record that cannot be sent (a
+``NaN`` the reader accepts but the encoder refuses) is marked ``dropped`` and counted.
 
 **Ownership.** Each queue writes its records with its own owner id and holds an ``flock`` on
 its owner file while it lives; the kernel releases that lock when the process dies, even by
@@ -28,13 +30,13 @@ its owner is ``null`` (released) or its owner file is not locked (the owner is g
 are decided and written under the log lock, so two live processes never claim the same
 records. A queue that crashed after a POST but before writing ``sent`` leaves its records
 ``sending``; whoever claims them sends them again: delivery is at least once, and the server
-drops duplicates by ``eventId`` (PROTOCOL §20.6).
+drops duplicates by ``eventId`` (``docs/protocol.md §20.6``).
 
 **Compaction** rewrites the log keeping only unsent records (with their status and owner
 folded into the full record) and drops the oldest claimable records beyond
 ``max_persisted_events``.
 
-Not thread-safe: one :class:`EventPersistence` is driven by one thread (the events thread).
+Not thread-safe: one :class:`EventLog` is driven by one thread (the events thread).
 Several instances, in one process or many, may share a directory. POSIX only (``fcntl``).
 """
 
@@ -42,24 +44,31 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import math
 import os
-import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from flagkit.core.events.records import (
+    STATUSES,
+    UNSENT,
+    Entry,
+    dumps,
+    encoded_size,
+    read_entries,
+    status_line,
+)
 from flagkit.errors import StorageError
 
 __all__ = [
     "LOCK_FILE_NAME",
     "LOG_FILE_NAME",
     "OWNER_FILE_PREFIX",
-    "EventPersistence",
+    "EventLog",
     "RecoveredEvent",
     "ScanResult",
     "default_event_storage_path",
@@ -69,20 +78,13 @@ LOCK_FILE_NAME: Final = "flagkit-events.lock"
 LOG_FILE_NAME: Final = "flagkit-events-current.jsonl"
 OWNER_FILE_PREFIX: Final = "flagkit-events-owner-"
 
-_UNSENT: Final = frozenset({"pending", "sending"})
-_STATUSES: Final = frozenset({"pending", "sending", "sent", "dropped", "failed"})
-_OWNER_RE: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 _FULL_DISK_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 _log = logging.getLogger("flagkit.events")
 
 
-def _dumps(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-
-
 def default_event_storage_path() -> str:
-    """``<system temp dir>/flagkit/events`` (PROTOCOL §11); read only when called."""
+    """``<system temp dir>/flagkit/events`` (``docs/protocol.md §11``); read only when called."""
     import tempfile
 
     return os.path.join(tempfile.gettempdir(), "flagkit", "events")
@@ -92,8 +94,8 @@ def default_event_storage_path() -> str:
 class RecoveredEvent:
     """An unsent event claimed from the log.
 
-    ``wire`` is the stored wire event; it is ``None`` for records written by the published
-    SDK (which stored only ``type``/``data``/``timestamp``): the queue rebuilds those.
+    ``wire`` is the stored wire event; it is ``None`` for records in the older format of
+    ``docs/protocol.md §11`` (only ``type``/``data``/``timestamp``): the queue rebuilds those.
     ``released_by`` names the queue that handed the event back (``None`` if its owner died).
     """
 
@@ -103,37 +105,19 @@ class RecoveredEvent:
     wire: dict[str, Any] | None
     data: dict[str, Any] | None
     released_by: str | None
+    size: int = 0  # of its JSON, to bound the POSTs it goes in
 
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """What :meth:`EventPersistence.scan` found and did."""
+    """What :meth:`EventLog.scan` found and did."""
 
     claimed: list[RecoveredEvent]
-    dropped: int
+    dropped: int  # unsent records dropped for the max_persisted_events cap
     unclaimed: int
     size: int
-
-
-class _Entry:
-    __slots__ = ("owner", "record", "released_by", "sent_at", "status")
-
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.record = record
-        status = record.get("status")
-        self.status: str = status if status in _STATUSES else "pending"
-        self.owner: str | None = _owner_of(record.get("owner"))
-        released = record.get("releasedBy")
-        self.released_by: str | None = released if isinstance(released, str) else None
-        self.sent_at: object = record.get("sentAt")
-
-
-def _owner_of(value: object) -> str | None:
-    # Owner ids come from a shared file: anything odd is treated as "no owner" so a path
-    # built from it can never leave the directory.
-    if isinstance(value, str) and _OWNER_RE.fullmatch(value):
-        return value
-    return None
+    unreadable: int = 0  # lines skipped because they could not be read
+    unencodable: int = 0  # records dropped because their event cannot be encoded as JSON
 
 
 def _write_all(fd: int, payload: bytes) -> None:
@@ -143,25 +127,18 @@ def _write_all(fd: int, payload: bytes) -> None:
         view = view[written:]
 
 
-class EventPersistence:
+class EventLog:
     """The JSON-lines event log in one directory, shared safely by processes.
 
-    >>> store = EventPersistence("/tmp/flagkit-demo")   # doctest: +SKIP
-    >>> store.open()                                     # doctest: +SKIP
-    >>> store.append([("3f0c...", "purchase", 1700000000000, {"eventType": "purchase"})])
-    ... # doctest: +SKIP
+    >>> store = EventLog("/tmp/flagkit-demo"); store.open()                 # doctest: +SKIP
+    >>> store.append([("3f0c...", "purchase", 1700000000000, {})])  # doctest: +SKIP
 
     Every method raises :class:`~flagkit.errors.StorageError` (``CACHE_STORAGE_FULL`` when the
     disk or a quota is full, ``CACHE_READ_ERROR`` / ``CACHE_WRITE_ERROR`` otherwise) naming the
     path and the OS reason. Not thread-safe; see the module docstring for the file protocol.
     """
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str],
-        *,
-        max_persisted_events: int = 10000,
-    ) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_persisted_events: int = 10000):
         self.directory: str = os.fspath(directory)
         self.max_persisted_events = max_persisted_events
         self._lock_path = os.path.join(self.directory, LOCK_FILE_NAME)
@@ -170,6 +147,7 @@ class EventPersistence:
         self._owner_fd: int | None = None
         self._held_fd: int | None = None  # the log lock's descriptor while it is held
         self._size = 0
+        self._unreadable = 0  # lines skipped by the last read
 
     @staticmethod
     def _new_owner_id() -> str:
@@ -270,7 +248,7 @@ class EventPersistence:
             os.unlink(self._owner_path(self._owner))
         os.close(fd)
 
-    def abandon_after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: forget the parent's owner lock without releasing it.
 
         The parent still owns its records; the child takes a new owner id and must call
@@ -288,10 +266,10 @@ class EventPersistence:
 
     # -- writes ------------------------------------------------------------------------
 
-    def _append_lines(self, lines: Sequence[str]) -> None:
+    def _append_lines(self, lines: Sequence[str], *, sync: bool = False) -> None:
         if lines:
             with self._locked():
-                self._append_lines_locked(lines)
+                self._append_lines_locked(lines, sync=sync)
 
     def append(self, events: Sequence[tuple[str, str, int, Mapping[str, Any]]]) -> list[str]:
         """Append full ``pending`` records owned by this instance, then fsync.
@@ -311,79 +289,55 @@ class EventPersistence:
                 "event": wire,
             }
             try:
-                lines.append(_dumps(record))
+                lines.append(dumps(record))
             except (TypeError, ValueError):
                 skipped.append(event_id)
-        self._append_lines(lines)
+        self._append_lines(lines, sync=True)
         return skipped
 
     def mark(self, ids: Sequence[str], status: str, *, sent_at_ms: int | None = None) -> None:
         """Append a status line per id (``sending``, ``sent``, ``pending`` or ``dropped``)."""
-        if status not in _STATUSES:
+        if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
+        sent_at = None
         if status == "sent":
             sent_at = sent_at_ms if sent_at_ms is not None else int(time.time() * 1000)
-            lines = [_dumps({"id": i, "status": status, "sentAt": sent_at}) for i in ids]
-        else:
-            lines = [_dumps({"id": i, "status": status}) for i in ids]
-        self._append_lines(lines)
+        self._append_lines([status_line(i, status, sent_at) for i in ids])
 
     def release(self, ids: Sequence[str]) -> None:
         """Hand unsent records back: any queue on this directory may claim them."""
         lines = [
-            _dumps({"id": i, "status": "pending", "owner": None, "releasedBy": self._owner})
+            dumps({"id": i, "status": "pending", "owner": None, "releasedBy": self._owner})
             for i in ids
         ]
         self._append_lines(lines)
 
     # -- reads -------------------------------------------------------------------------
 
-    def _read(self) -> dict[str, _Entry]:
-        entries: dict[str, _Entry] = {}
+    def _read(self, own: Collection[str]) -> dict[str, Entry]:
         try:
             handle = open(self.log_path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             self._size = 0
-            return entries
+            return {}
         except OSError as exc:
             raise self._error("read", self.log_path, exc) from exc
-        skipped = 0
         try:
             with handle:
-                for raw in handle:
-                    line = raw.strip()
-                    if not line:
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except ValueError:
-                        skipped += 1
-                        continue
-                    if not isinstance(obj, dict):
-                        skipped += 1
-                        continue
-                    event_id = obj.get("id")
-                    if not isinstance(event_id, str) or not event_id:
-                        skipped += 1
-                        continue
-                    if "type" in obj:
-                        entries[event_id] = _Entry(obj)
-                        continue
-                    entry = entries.get(event_id)
-                    status = obj.get("status")
-                    if entry is None or status not in _STATUSES:
-                        continue
-                    entry.status = status
-                    if "owner" in obj:
-                        entry.owner = _owner_of(obj["owner"])
-                    if "releasedBy" in obj:
-                        released = obj["releasedBy"]
-                        entry.released_by = released if isinstance(released, str) else None
-                    if "sentAt" in obj:
-                        entry.sent_at = obj["sentAt"]
+                entries, skipped = read_entries(handle)
                 self._size = handle.tell()
         except OSError as exc:
             raise self._error("read", self.log_path, exc) from exc
+        # Full records are parsed only now, and only those a status line did not settle and
+        # that are not this instance's own (those it holds in memory).
+        owner = self._owner
+        for event_id, entry in list(entries.items()):
+            if entry.settled or (event_id in own and entry.adopt(owner)):
+                continue
+            if not entry.load():
+                del entries[event_id]
+                skipped += 1
+        self._unreadable = skipped
         if skipped:
             _log.warning("event log %s: skipped %d unreadable line(s)", self.log_path, skipped)
         return entries
@@ -411,19 +365,20 @@ class EventPersistence:
         finally:
             os.close(fd)
 
-    def scan(self, *, claim_limit: int, compact: bool) -> ScanResult:
+    def scan(self, *, claim_limit: int, compact: bool, own: Collection[str] = ()) -> ScanResult:
         """Claim up to ``claim_limit`` orphaned unsent records (oldest first); maybe compact.
 
         Under the log lock: read the log, find unsent records that are released or whose
         owner is gone, apply the ``max_persisted_events`` cap (dropping the oldest claimable
         records), claim the oldest of the rest for this instance, and either rewrite the log
-        (``compact=True``: only unsent records remain) or append the claim lines.
+        (``compact=True``: only unsent records remain) or append the claim lines. ``own``:
+        ids of events this instance holds, whose records need not be parsed.
         """
         with self._locked():
-            entries = self._read()
+            entries = self._read(own)
             alive: dict[str, bool] = {self._owner: True}
-            unsent = [e for e in entries.values() if e.status in _UNSENT]
-            claimable: list[_Entry] = []
+            unsent = [e for e in entries.values() if e.status in UNSENT]
+            claimable: list[Entry] = []
             for entry in unsent:
                 owner = entry.owner
                 if owner is None:
@@ -450,33 +405,53 @@ class EventPersistence:
                     len(dropped),
                 )
             remaining = [e for e in claimable if id(e) not in dropped]
-            claims = remaining[: max(claim_limit, 0)]
-            for entry in claims:
+            claims: list[tuple[Entry, int]] = []
+            unencodable = 0
+            for entry in remaining:
+                if len(claims) >= claim_limit:
+                    break
+                size = encoded_size(entry.record)
+                if size is not None:
+                    claims.append((entry, size))
+                else:
+                    dropped.add(id(entry))
+                    entry.status = "dropped"
+                    unencodable += 1
+            if unencodable:
+                _log.warning(
+                    "event log %s: dropped %d record(s) that cannot be sent (not a JSON event)",
+                    self.log_path,
+                    unencodable,
+                )
+            for entry, _ in claims:
                 entry.owner = self._owner
                 entry.status = "pending"
             if compact:
                 self._rewrite([e for e in unsent if id(e) not in dropped])
             else:
                 lines = [
-                    _dumps({"id": e.record["id"], "status": "pending", "owner": self._owner})
-                    for e in claims
+                    dumps({"id": e.event_id, "status": "pending", "owner": self._owner})
+                    for e, _ in claims
                 ]
                 lines.extend(
-                    _dumps({"id": e.record["id"], "status": "dropped"})
+                    dumps({"id": e.event_id, "status": "dropped"})
                     for e in unsent
                     if id(e) in dropped
                 )
                 self._append_lines_locked(lines)
-            claimed = [self._recovered(e) for e in claims]
             return ScanResult(
-                claimed=[c for c in claimed if c is not None],
-                dropped=len(dropped),
-                unclaimed=len(remaining) - len(claims),
+                claimed=[self._recovered(e, size) for e, size in claims],
+                dropped=len(dropped) - unencodable,
+                unclaimed=len(remaining) - len(claims) - unencodable,
                 size=self._size,
+                unreadable=self._unreadable,
+                unencodable=unencodable,
             )
 
-    def _append_lines_locked(self, lines: Sequence[str]) -> None:
-        # The caller holds the log lock.
+    def _append_lines_locked(self, lines: Sequence[str], *, sync: bool = False) -> None:
+        # The caller holds the log lock. Only full records are fsync'd: a status line lost to
+        # a power cut leaves its record unsent, and the worst outcome is a resend, which the
+        # server drops by eventId (docs/protocol.md §20.6).
         if not lines:
             return
         payload = ("\n".join(lines) + "\n").encode("ascii")
@@ -490,7 +465,8 @@ class EventPersistence:
                 payload = b"\n" + payload
             try:
                 _write_all(fd, payload)
-                os.fsync(fd)
+                if sync:
+                    os.fsync(fd)
             except OSError:
                 # Leave no torn tail behind (we hold the lock, nobody else appended).
                 with contextlib.suppress(OSError):
@@ -502,9 +478,15 @@ class EventPersistence:
         finally:
             os.close(fd)
 
-    def _rewrite(self, keep: Sequence[_Entry]) -> None:
-        lines: list[str] = []
+    def _rewrite(self, keep: Sequence[Entry]) -> None:
+        lines: list[bytes] = []
         for entry in keep:
+            raw = entry.raw_line
+            if raw is not None:
+                lines.append(raw)
+                continue
+            if not entry.load():
+                continue
             record = dict(entry.record)
             record["status"] = entry.status
             record["owner"] = entry.owner
@@ -513,10 +495,10 @@ class EventPersistence:
             else:
                 record.pop("releasedBy", None)
             try:
-                lines.append(_dumps(record))
+                lines.append(dumps(record).encode("ascii"))
             except (TypeError, ValueError):
                 continue
-        payload = "".join(line + "\n" for line in lines).encode("ascii")
+        payload = b"".join(line + b"\n" for line in lines)
         tmp = f"{self.log_path}.tmp-{self._owner}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -539,11 +521,8 @@ class EventPersistence:
                 os.close(dir_fd)
 
     @staticmethod
-    def _recovered(entry: _Entry) -> RecoveredEvent | None:
+    def _recovered(entry: Entry, size: int) -> RecoveredEvent:
         record = entry.record
-        event_type = record.get("type")
-        if not isinstance(event_type, str):
-            return None
         timestamp = record.get("timestamp")
         timestamp_ms = (
             int(timestamp)
@@ -556,9 +535,10 @@ class EventPersistence:
         data = record.get("data")
         return RecoveredEvent(
             event_id=record["id"],
-            event_type=event_type,
+            event_type=str(record["type"]),
             timestamp_ms=timestamp_ms,
             wire=wire if isinstance(wire, dict) else None,
             data=data if isinstance(data, dict) else None,
             released_by=entry.released_by,
+            size=size,
         )
