@@ -347,8 +347,14 @@ def test_yaml_flags_files_are_not_rewritten(tmp_path: Path) -> None:
     assert path.read_text().startswith("# keep me")
 
 
-def test_experiments_without_the_endpoint_say_so(dashboard: Dashboard) -> None:
-    """Without an experiments endpoint the page gets a 404 it shows as "no experiments data"."""
-    response = dashboard.http.get("/dashboard/api/experiments")
-    assert response.status_code == 404
-    assert response.json()["message"] == "no experiments data"
+def test_experiments_are_read_through_the_session(
+    server: FlagKitServer, dashboard: Dashboard, anonymous: httpx.Client
+) -> None:
+    """The dashboard serves the admin API's experiment list and reports to a signed-in
+    browser (no bearer token in the page), and to nobody else."""
+    listed = dashboard.http.get("/dashboard/api/experiments")
+    assert listed.status_code == 200
+    assert "checkout-button-color" in [e["flag"] for e in listed.json()["experiments"]]
+    report = dashboard.http.get("/dashboard/api/experiments/checkout-button-color").json()
+    assert report["control"] == "blue" and "srm" in report
+    assert anonymous.get("/dashboard/api/experiments").status_code == 401

@@ -239,8 +239,18 @@ def test_experiments_and_usage_pages(
     wait_for: Callable[..., None],
     screenshots: Path,
 ) -> None:
-    """The experiments page says when the server has no experiments data; the usage page
-    counts an SDK's evaluation summary and lists cleanup candidates."""
+    """After simulated traffic (40 users of an SDK client see checkout-button-color, a
+    third of them buy) the experiments page shows the sample-ratio check first, a chart
+    and a row per variation; the usage page counts an SDK's evaluation summary and lists
+    cleanup candidates."""
+    client = loopback_client(server.base_url, api_key=DEMO_KEY)
+    assert client.wait_for_ready(5)
+    for i in range(40):
+        client.identify(f"sim-{i}")
+        client.get_string_value("checkout-button-color", "blue")  # records the exposure
+        if i % 3 == 0:
+            client.track("purchase", {"amount": 10 + i})
+    assert client.flush(5).error is None
     summary = {
         "eventType": "$evaluation_summary",
         "timestamp": "2026-01-01T00:00:00Z",

@@ -489,9 +489,9 @@ function svgEl(tag, attrs, text) {
 
 function rateChart(exp) {
   const vars = exp.variations || [];
-  const rowH = 28, left = 110, width = 420, height = vars.length * rowH + 30;
+  const rowH = 28, left = 110, width = 480, height = vars.length * rowH + 30;
   const max = Math.max(0.0001, ...vars.map((v) => (v.ci ? v.ci[1] : v.rate) || 0)) * 1.1;
-  const x = (value) => left + (Math.max(0, value) / max) * (width - left - 20);
+  const x = (value) => left + (Math.max(0, value) / max) * (width - left - 80);
   const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
     "aria-label": `Conversion rate of each variation of ${exp.flag} with its interval` });
   svg.append(svgEl("title", {}, `Conversion rates of ${exp.flag}`));
@@ -504,7 +504,7 @@ function rateChart(exp) {
   });
   svg.append(svgEl("line", { x1: left, x2: left, y1: 2, y2: height - 20, stroke: "#d0d7de" }));
   svg.append(svgEl("text", { x: left, y: height - 6 }, "0%"));
-  svg.append(svgEl("text", { x: width - 60, y: height - 6 }, pct(max)));
+  svg.append(svgEl("text", { x: x(max) - 20, y: height - 6 }, pct(max)));
   return svg;
 }
 
@@ -514,6 +514,11 @@ function pct(value) {
 
 function interval(ci, format) {
   return Array.isArray(ci) ? `[${format(ci[0])}, ${format(ci[1])}]` : "–";
+}
+
+function metricName(metric) {
+  if (!metric || typeof metric !== "object") return String(metric || "–");
+  return `${metric.event} (${metric.kind}${metric.valueField ? ", " + metric.valueField : ""})`;
 }
 
 function experimentBlock(exp) {
@@ -539,23 +544,30 @@ function experimentBlock(exp) {
     })));
   return h("section", { className: "experiment-block", "aria-labelledby": "exp-" + exp.flag },
     h("h2", { id: "exp-" + exp.flag }, "Experiment ", h("code", { text: exp.flag })),
-    h("p", { className: "muted", text: `Metric ${exp.metric || "–"}, control ${exp.control || "–"}` }),
+    h("p", { className: "muted", text: `Metric ${metricName(exp.metric)}, control ${exp.control || "–"}` }),
     srmBox, rateChart(exp), table);
 }
 
 async function experimentsPage(key) {
-  const result = await api("GET", key ? "experiments/" + encodeURIComponent(key) : "experiments");
-  if (!result.ok) {
-    page("Experiments", h("p", { id: "no-experiments", className: "notice", text: "No experiments data on this server." }));
+  // The list names the experiment flags; each one's report has the results.
+  let keys = key ? [key] : null;
+  if (!keys) {
+    const listed = await api("GET", "experiments");
+    if (!listed.ok) {
+      page("Experiments", h("p", { id: "no-experiments", className: "notice", text: "No experiments data on this server." }));
+      return;
+    }
+    keys = (listed.data.experiments || []).map((e) => e.flag);
+  }
+  const reports = await Promise.all(keys.map((k) => api("GET", "experiments/" + encodeURIComponent(k))));
+  const blocks = reports.map((r, i) => (r.ok
+    ? experimentBlock(r.data)
+    : h("p", { className: "error", text: `${keys[i]}: ${r.data.message || "no report"}` })));
+  if (!blocks.length) {
+    page("Experiments", h("p", { id: "no-experiments", className: "notice", text: "No experiment flags yet (a flag with an 'experiment' object)." }));
     return;
   }
-  const data = result.data;
-  const list = Array.isArray(data) ? data : Array.isArray(data.experiments) ? data.experiments : data.flag ? [data] : [];
-  if (!list.length) {
-    page("Experiments", h("p", { id: "no-experiments", className: "notice", text: "No experiments data yet." }));
-    return;
-  }
-  page("Experiments", ...list.map(experimentBlock));
+  page("Experiments", ...blocks);
 }
 
 /* ---- usage ------------------------------------------------------------------------- */
