@@ -358,3 +358,22 @@ def test_experiments_are_read_through_the_session(
     report = dashboard.http.get("/dashboard/api/experiments/checkout-button-color").json()
     assert report["control"] == "blue" and "srm" in report
     assert anonymous.get("/dashboard/api/experiments").status_code == 401
+
+
+def test_usage_reads_the_summaries_a_real_sdk_sends(
+    server: FlagKitServer, dashboard: Dashboard
+) -> None:
+    """A client's own ``$evaluation_summary`` (sent on flush) is counted per variation."""
+    client = loopback_client(server.base_url, api_key=DEMO_KEY)
+    assert client.wait_for_ready(5)
+    for i in range(30):
+        client.identify(f"u-{i}")
+        client.get_boolean_value("dark-mode", False)
+        client.get_boolean_value("new-checkout", False)
+    assert client.flush(5).error is None
+    usage = dashboard.http.get("/dashboard/api/usage").json()
+    rows = {r["flag"]: r for r in usage["flags"]}
+    assert usage["summaries"] >= 1
+    assert rows["dark-mode"]["evaluations"] == 30
+    assert sum(rows["new-checkout"]["variations"].values()) == 30
+    assert set(rows["new-checkout"]["variations"]) == {"on", "off"}
