@@ -141,7 +141,8 @@ function route() {
   const hash = location.hash || "#/flags";
   const [, name, ...rest] = hash.split("/");
   for (const link of document.querySelectorAll("nav a")) {
-    if (link.getAttribute("href") === "#/" + name) link.setAttribute("aria-current", "page");
+    const section = name === "flag" ? "flags" : name || "flags";
+    if (link.getAttribute("href") === "#/" + section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   const arg = decodeURIComponent(rest.join("/"));
