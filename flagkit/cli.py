@@ -6,11 +6,13 @@
     flagkit sync --redis redis://cache:6379/0 [--api-key KEY] [--prefix flagkit]
     flagkit flags list | get KEY | set KEY VALUE [--type T] [--disabled] | delete KEY
     flagkit events tail [-n 10] [-f] [--type purchase]
+    flagkit experiments list | report FLAG [--metric TYPE] [--value FIELD] [--json]
 
-The ``flags`` and ``events`` commands talk to a running server's admin API: ``--url``
-(env ``FLAGKIT_URL``, default ``http://127.0.0.1:8200``) and ``--admin-token`` (env
-``FLAGKIT_ADMIN_TOKEN``; ``flagkit serve`` prints it). Exit codes: 0 success, 1 the server
-answered with an error or could not be reached, 2 bad usage or configuration.
+The ``flags``, ``events`` and ``experiments`` commands talk to a running server's admin
+API: ``--url`` (env ``FLAGKIT_URL``, default ``http://127.0.0.1:8200``) and
+``--admin-token`` (env ``FLAGKIT_ADMIN_TOKEN``; ``flagkit serve`` prints it). Exit codes:
+0 success, 1 the server answered with an error or could not be reached, 2 bad usage or
+configuration.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             max_connections=args.max_connections,
             request_timeout=args.request_timeout,
+            dashboard_readonly_open=args.dashboard_readonly_open,
         )
     except ServeError as exc:
         raise _CliError(f"flagkit serve: {exc}", 2) from None
@@ -74,6 +77,8 @@ def _serve(args: argparse.Namespace) -> int:
     flags = server.flags()
     lines = [
         f"FlagKit local server {__version__} listening on {server.base_url}",
+        f"  dashboard    {server.dashboard_url}  (sign in with the token below"
+        + ("; read-only without it)" if args.dashboard_readonly_open else ")"),
         f"  flags file   {args.flags} ({len(flags)} flags, watched for changes)"
         if args.flags
         else f"  flags        {len(flags)} (no flags file; add flags with 'flagkit flags set')",
@@ -419,6 +424,36 @@ def _events_tail(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# flagkit experiments (docs/experiments.md)
+# --------------------------------------------------------------------------------------
+
+
+def _experiments_list(args: argparse.Namespace) -> int:
+    from flagkit.server.experiment_text import list_lines
+
+    page = _Admin(args).call("GET", "/experiments")
+    if args.json:
+        print(json.dumps(page, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(list_lines(page["experiments"])))
+    return 0
+
+
+def _experiments_report(args: argparse.Namespace) -> int:
+    params = {
+        name: value for name, value in (("metric", args.metric), ("value", args.value)) if value
+    }
+    report = _Admin(args).call("GET", f"/experiments/{_quote(args.flag)}", params=params)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        from flagkit.server.experiment_text import report_lines
+
+        print("\n".join(report_lines(report)))
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # argument parsing
 # --------------------------------------------------------------------------------------
 
@@ -438,7 +473,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``flagkit`` argument parser (subcommands ``serve``, ``sync``, ``flags``,
-    ``events``)."""
+    ``events``, ``experiments``)."""
     parser = argparse.ArgumentParser(
         prog="flagkit", description="FlagKit local server and admin tools."
     )
@@ -488,6 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time to receive one whole request, then the connection ends "
         f"(default {DEFAULT_REQUEST_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--dashboard-readonly-open",
+        action="store_true",
+        help="let the web dashboard show flags and events without signing in "
+        "(changes still need the admin token; default: off)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
@@ -557,6 +598,28 @@ def build_parser() -> argparse.ArgumentParser:
     _admin_options(tail)
     tail.set_defaults(func=_events_tail)
     events.set_defaults(func=lambda _args: _usage(events))
+
+    experiments = commands.add_parser(
+        "experiments", help="experiment results from the events a running server recorded"
+    )
+    experiment_commands = experiments.add_subparsers(dest="experiments_command", metavar="ACTION")
+    exp_list = experiment_commands.add_parser("list", help="experiment flags and their exposures")
+    exp_list.add_argument("--json", action="store_true", help="print the JSON answer")
+    exp_list.set_defaults(func=_experiments_list)
+    exp_report = experiment_commands.add_parser(
+        "report",
+        help="one experiment's results, the sample-ratio check first",
+        description="Without --metric: the experiment's first configured metric. --metric "
+        "alone: conversion to that event type; --value FIELD: the mean of that data field.",
+    )
+    exp_report.add_argument("flag", help="the experiment flag's key")
+    exp_report.add_argument("--metric", metavar="TYPE", help="the metric event type")
+    exp_report.add_argument("--value", metavar="FIELD", help="a numeric event data field")
+    exp_report.add_argument("--json", action="store_true", help="print the JSON answer")
+    exp_report.set_defaults(func=_experiments_report)
+    for sub in (exp_list, exp_report):
+        _admin_options(sub)
+    experiments.set_defaults(func=lambda _args: _usage(experiments))
     return parser
 
 

@@ -17,6 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("flagkit", "flagkit_django", "flagkit_flask")
+# The local server's dashboard is package data: without these files it cannot be served.
+DASHBOARD_FILES = tuple(
+    f"flagkit/server/dashboard/static/{name}" for name in ("index.html", "app.js", "app.css")
+)
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> None:
@@ -35,6 +39,7 @@ def main() -> int:
         run(sys.executable, "-m", "twine", "check", "--strict", wheels[0], sdists[0])
         names = set(zipfile.ZipFile(wheels[0]).namelist())
         missing = [f"{p}/py.typed" for p in PACKAGES if f"{p}/py.typed" not in names]
+        missing += [f for f in DASHBOARD_FILES if f not in names]
         if missing:
             print(f"the wheel lacks {missing}")
             return 1

@@ -34,6 +34,7 @@ from flagkit.server.context import (
     Limits,
     ServerContext,
 )
+from flagkit.server.dashboard.state import DashboardState
 from flagkit.server.events import EventRecorder
 from flagkit.server.faults import FaultInjector
 from flagkit.server.file_watch import FlagsFileWatcher
@@ -113,6 +114,9 @@ class FlagKitServer(InspectionAPI):
       a whole request (then the connection ends); see "Limits" in docs/server.md.
     - ``max_events`` kept in memory, ``dedup_window`` ids remembered, ``max_requests``
       kept in :attr:`requests`.
+    - ``dashboard_readonly_open``: the dashboard at :attr:`dashboard_url` shows flags,
+      events and explanations without signing in (changes still need the admin token);
+      off by default. See docs/dashboard.md.
     - ``environment``, ``environment_id``, ``polling_interval_seconds``, ``metadata``:
       override the ``/sdk/init`` fields of the flags file. ``pollingIntervalSeconds``
       defaults to 0, so a client's own ``polling_interval`` decides.
@@ -149,6 +153,7 @@ class FlagKitServer(InspectionAPI):
         environment_id: str | None = None,
         polling_interval_seconds: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        dashboard_readonly_open: bool = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty string, got {host!r}")
@@ -211,6 +216,13 @@ class FlagKitServer(InspectionAPI):
         initial_flags, initial_segments = self._initial_state()
         check_targeting({"flags": initial_flags, "segments": initial_segments})
         self._state.load(initial_flags, initial_segments)
+        if not isinstance(dashboard_readonly_open, bool):
+            raise ValueError(
+                f"dashboard_readonly_open must be True or False, got {dashboard_readonly_open!r}"
+            )
+        self._dashboard = DashboardState(readonly_open=dashboard_readonly_open)
+        self._dashboard.history.seed(self._state.store.flags())
+        self._broadcaster.add_tap(self._dashboard.history.tap)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -260,6 +272,7 @@ class FlagKitServer(InspectionAPI):
             stopping=self._stop_event,
             next_request_id=self._next_request_id,
             admin=self,
+            dashboard=self._dashboard,
         )
 
     def stop(self) -> None:
@@ -320,6 +333,11 @@ class FlagKitServer(InspectionAPI):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """``http://HOST:PORT/``: the web dashboard (sign in with :attr:`admin_token`)."""
+        return self.url + "/"
 
     @property
     def base_url(self) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from flagkit.server.dashboard.state import DashboardState
 from flagkit.server.events import EventRecorder
 from flagkit.server.faults import FaultInjector
 from flagkit.server.flags_file import EnvironmentInfo, FlagsFileError
@@ -135,3 +136,4 @@ class ServerContext:
     stopping: threading.Event
     next_request_id: Callable[[], str]
     admin: AdminAPI
+    dashboard: DashboardState | None = None

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from flagkit._version import __version__
 from flagkit.server.context import ServerContext
+from flagkit.server.dashboard import routes as dashboard
 from flagkit.server.endpoints import admin, events, sdk, stream
 from flagkit.server.exchange import DeadlineReader, Exchange, HTTPError, shown
 from flagkit.server.httpd import LocalHTTPServer
@@ -158,6 +159,9 @@ def _record(ctx: ServerContext, ex: Exchange, endpoint: str | None) -> None:
 
 def _route(ctx: ServerContext, ex: Exchange) -> None:
     path = ex.path
+    if dashboard.is_dashboard_path(path):
+        dashboard.handle(ctx, ex)  # never recorded: a sign-in body holds the admin token
+        return
     if path != BASE_PATH and not path.startswith(BASE_PATH + "/"):
         ex.done_reading()
         _record(ctx, ex, None)

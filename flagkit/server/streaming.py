@@ -12,6 +12,7 @@ import queue
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Final, Literal
 
 __all__ = ["Broadcaster", "Subscriber", "TokenRegistry", "encode_frame"]
@@ -47,6 +48,14 @@ class Broadcaster:
         self._cond = threading.Condition(threading.Lock())
         self._subscribers: set[Subscriber] = set()
         self._closed = False
+        self._taps: tuple[Callable[[str, object], None], ...] = ()
+
+    def add_tap(self, tap: Callable[[str, object], None]) -> None:
+        """Also call ``tap(event, data)`` for every published event (not a stream: it is
+        not counted and never closed). Taps run on the publisher's thread and must not
+        block or raise."""
+        with self._cond:
+            self._taps = (*self._taps, tap)
 
     def subscribe(self) -> Subscriber | None:
         """Register a new stream; None once the broadcaster is closed."""
@@ -69,6 +78,9 @@ class Broadcaster:
         frame = encode_frame(event, data)
         with self._cond:
             targets = list(self._subscribers)
+            taps = self._taps
+        for tap in taps:
+            tap(event, data)
         for subscriber in targets:
             subscriber.offer(frame)
         return len(targets)

@@ -1,5 +1,6 @@
 """The admin API under ``/api/v1/admin`` (see docs/server.md): flags, segments, events,
-faults, reset, reload and status, behind ``Authorization: Bearer <admin token>``.
+experiments (docs/experiments.md), faults, reset, reload and status, behind
+``Authorization: Bearer <admin token>``.
 
 The token is checked before the body is read; changes go through the server's public
 Python API (:class:`~flagkit.server.context.AdminAPI`), so both behave the same.
@@ -16,9 +17,16 @@ from flagkit._version import __version__
 from flagkit.server.context import ServerContext
 from flagkit.server.events import event_type_of
 from flagkit.server.exchange import Exchange, HTTPError, bad_request, parse_nonnegative_int
+from flagkit.server.experiments import (
+    ExperimentError,
+    experiment_of,
+    list_experiments,
+    report,
+    resolve_metric,
+)
 from flagkit.server.flags_file import FlagsFileError, InvalidFieldError
 
-__all__ = ["handle"]
+__all__ = ["experiments_handler", "handle"]
 
 _MAX_VERSION: Final = 2**53  # the largest integer every JSON reader keeps exactly
 _FAULT_FIELDS: Final = frozenset(
@@ -51,7 +59,7 @@ def handle(ctx: ServerContext, ex: Exchange, sub: str) -> None:
     if (
         handler is None
         or len(parts) > 2
-        or (item is not None and resource not in ("flags", "segments"))
+        or (item is not None and resource not in ("flags", "segments", "experiments"))
     ):
         raise HTTPError(404, "NOT_FOUND", f"no such admin path {sub!r}")
     ex.read_body(ctx.limits.max_body_bytes)
@@ -166,6 +174,37 @@ def _events(ctx: ServerContext, ex: Exchange, _item: str | None) -> None:
     )
 
 
+def _experiments(ctx: ServerContext, ex: Exchange, key: str | None) -> None:
+    """``GET /admin/experiments`` (every experiment flag) and
+    ``GET /admin/experiments/{flag}?metric=TYPE&value=FIELD`` (its report), computed from
+    the events the server keeps in memory (docs/experiments.md)."""
+    ex.require_method("GET")
+    entries = ctx.events.entries()
+    events = [e for _, e in entries]
+    kept = {"eventsConsidered": len(events), "eventsDropped": ctx.events.total - len(events)}
+    if key is None:
+        ex.send_json(200, {"experiments": list_experiments(ctx.admin.flags(), events), **kept})
+        return
+    flag = ctx.admin.get_flag(key)
+    if flag is None:
+        raise HTTPError(404, "FLAG_NOT_FOUND", f"no flag {key!r}")
+    if experiment_of(flag) is None:
+        raise HTTPError(
+            404,
+            "EXPERIMENT_NOT_FOUND",
+            f"flag {key!r} is not an experiment (it has no 'experiment' object with a "
+            "'control' variation)",
+        )
+    try:
+        metric = resolve_metric(
+            flag, ex.params.get("metric") or None, ex.params.get("value") or None
+        )
+        result = report(flag, events, metric)
+    except ExperimentError as exc:
+        raise bad_request(str(exc)) from None
+    ex.send_json(200, {**result, **kept})
+
+
 def _faults(ctx: ServerContext, ex: Exchange, _item: str | None) -> None:
     ex.require_method("GET", "POST", "DELETE")
     if ex.method == "POST":
@@ -245,8 +284,15 @@ _HANDLERS: Final[dict[str, Callable[[ServerContext, Exchange, str | None], None]
     "flags": _flags,
     "segments": _segments,
     "events": _events,
+    "experiments": _experiments,
     "faults": _faults,
     "reset": _reset,
     "reload": _reload,
     "status": _status,
 }
+
+
+def experiments_handler() -> Callable[[ServerContext, Exchange, str | None], None] | None:
+    """The handler of ``/admin/experiments[/{flag}]`` when this server has one (the
+    dashboard's experiments page shows "no experiments data" otherwise)."""
+    return _HANDLERS.get("experiments")
