@@ -650,16 +650,10 @@ class FlagKitClient:
             try:
                 snapshot = self._store._snapshot
                 value = snapshot.bools[key]
-                if value is not NEEDS_EVALUATION:
-                    hits = self._hits
-                    if hits is None:
-                        return value
-                    if _monotonic() <= snapshot.expires_at and (
-                        not snapshot.bootstrap or key in snapshot.entries
-                    ):
-                        # Counted as (key, null, CACHED): what the full rules would say.
-                        next(hits.get(key) or self._fast_counter(key))
-                        return value
+                if value is not NEEDS_EVALUATION and (
+                    self._hits is None or self._count_fast(snapshot, key)
+                ):
+                    return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _BOOLEAN, "get_boolean_value")  # type: ignore[no-any-return]
@@ -672,16 +666,10 @@ class FlagKitClient:
             try:
                 snapshot = self._store._snapshot
                 value = snapshot.strings[key]
-                if value is not NEEDS_EVALUATION:
-                    hits = self._hits
-                    if hits is None:
-                        return value
-                    if _monotonic() <= snapshot.expires_at and (
-                        not snapshot.bootstrap or key in snapshot.entries
-                    ):
-                        # Counted as (key, null, CACHED): what the full rules would say.
-                        next(hits.get(key) or self._fast_counter(key))
-                        return value
+                if value is not NEEDS_EVALUATION and (
+                    self._hits is None or self._count_fast(snapshot, key)
+                ):
+                    return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _STRING, "get_string_value")  # type: ignore[no-any-return]
@@ -695,16 +683,10 @@ class FlagKitClient:
             try:
                 snapshot = self._store._snapshot
                 value = snapshot.numbers[key]
-                if value is not NEEDS_EVALUATION:
-                    hits = self._hits
-                    if hits is None:
-                        return value
-                    if _monotonic() <= snapshot.expires_at and (
-                        not snapshot.bootstrap or key in snapshot.entries
-                    ):
-                        # Counted as (key, null, CACHED): what the full rules would say.
-                        next(hits.get(key) or self._fast_counter(key))
-                        return value
+                if value is not NEEDS_EVALUATION and (
+                    self._hits is None or self._count_fast(snapshot, key)
+                ):
+                    return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _NUMBER, "get_number_value")  # type: ignore[no-any-return]
@@ -732,16 +714,10 @@ class FlagKitClient:
             try:
                 snapshot = self._store._snapshot
                 value = snapshot.jsons[key]
-                if value is not NEEDS_EVALUATION:
-                    hits = self._hits
-                    if hits is None:
-                        return value
-                    if _monotonic() <= snapshot.expires_at and (
-                        not snapshot.bootstrap or key in snapshot.entries
-                    ):
-                        # Counted as (key, null, CACHED): what the full rules would say.
-                        next(hits.get(key) or self._fast_counter(key))
-                        return value
+                if value is not NEEDS_EVALUATION and (
+                    self._hits is None or self._count_fast(snapshot, key)
+                ):
+                    return value
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _JSON, "get_json_value")  # type: ignore[no-any-return]
@@ -796,9 +772,21 @@ class FlagKitClient:
 
     # -- evaluation internals -------------------------------------------------------------
 
-    def _fast_counter(self, key: str) -> Any:
-        assert self._counter is not None
-        return self._counter.fast_counter(key)
+    def _count_fast(self, snapshot: FlagSnapshot, key: str) -> bool:
+        """Count a fast-path lookup for the evaluation summary as ``(key, null, CACHED)``,
+        which is what the full rules say for a fresh server flag without targeting; False
+        (not counted) for stale flags and bootstrap values: the full path counts those."""
+        hits = self._hits
+        if hits is None or _monotonic() > snapshot.expires_at:
+            return False
+        if snapshot.bootstrap and key not in snapshot.entries:
+            return False
+        counter = hits.get(key)
+        if counter is None:
+            assert self._counter is not None
+            counter = self._counter.fast_counter(key)
+        next(counter)
+        return True
 
     def _typed(self, key: Any, default: Any, context: Any, expected: FlagType, getter: str) -> Any:
         return self._lookup(key, default, LazyContext(self._contexts, context), expected, getter)[0]

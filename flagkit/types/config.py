@@ -225,7 +225,7 @@ class FlagKitOptions:
     event_flush_interval: float = 30.0
     max_event_queue_size: int = 1000
     lenient_tracking: bool = False
-    evaluation_summaries: bool = True
+    evaluation_summaries: bool = False
     record_exposures_offline: bool = False
     evaluation_jitter: EvaluationJitterConfig = field(default_factory=EvaluationJitterConfig)
     error_sanitization: ErrorSanitizationConfig = field(default_factory=ErrorSanitizationConfig)

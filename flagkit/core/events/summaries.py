@@ -1,5 +1,8 @@
 """Evaluation summaries: how often each flag was looked up, per variation and reason.
 
+Opt-in (``evaluation_summaries=True``): the fast path's counter costs about 100 ns, which
+takes the fastest lookup to about 4x a dict lookup, the limit of its performance goal.
+
 Every flush of the event queue carries one ``$evaluation_summary`` event with the counts
 since the previous one (``docs/events.md``), so the server knows which flags are used and
 which are stale. The lookup path only increments a counter:

@@ -83,7 +83,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "event_flush_interval": 30.0,
     "max_event_queue_size": 1000,
     "lenient_tracking": False,
-    "evaluation_summaries": True,
+    "evaluation_summaries": False,
     "record_exposures_offline": False,
     "evaluation_jitter": EvaluationJitterConfig(),
     "error_sanitization": ErrorSanitizationConfig(),
