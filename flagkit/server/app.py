@@ -174,7 +174,7 @@ class FlagKitServer(InspectionAPI):
             or any(c.isspace() for c in admin_token)
         ):
             raise ValueError("admin_token must be a non-empty string without whitespace")
-        self._admin_token = admin_token or secrets.token_urlsafe(18)
+        self._admin_token = admin_token or _new_admin_token()
         if isinstance(api_keys, str):
             api_keys = (api_keys,)
         self._explicit_keys = tuple(
@@ -564,3 +564,10 @@ def _environment_overrides(
             raise ValueError(f"metadata must be a mapping, got {metadata!r}")
         overrides["metadata"] = dict(metadata)
     return overrides
+
+
+def _new_admin_token() -> str:
+    """A random admin token that never starts with ``-`` (a command line would read
+    ``--admin-token -x...`` as an option)."""
+    token = secrets.token_urlsafe(18)
+    return "a" + token[1:] if token.startswith("-") else token
