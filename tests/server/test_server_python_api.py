@@ -248,3 +248,13 @@ def test_plugin_marker_configures_the_server(flagkit_server: FlagKitServer) -> N
     """``@pytest.mark.flagkit_server(...)`` passes arguments to the fixture's server."""
     assert flagkit_server.get_flag("from-marker") is not None
     assert flagkit_server.environment.id == "env-marker"
+
+
+def test_a_generated_admin_token_never_starts_with_a_dash() -> None:
+    """``--admin-token -x...`` would be read as an option: generated tokens avoid it (one
+    in 64 random tokens would start with ``-``)."""
+    from flagkit.server.app import _new_admin_token
+
+    tokens = [_new_admin_token() for _ in range(5000)]
+    assert not [t for t in tokens if t.startswith("-")]
+    assert len(set(tokens)) == 5000
