@@ -91,10 +91,17 @@ class FlagEntry:
         self.model = model
 
     @classmethod
-    def from_state(cls, state: FlagState, model: FlagModel) -> FlagEntry:
-        """An entry for ``state``; ``model`` is kept only when the flag needs the evaluator."""
+    def from_state(cls, state: FlagState, model: FlagModel | None) -> FlagEntry:
+        """An entry for ``state``; ``model`` is kept only when the flag needs the evaluator
+        (``None`` for a simple flag: the store never builds a model for one)."""
         raw = state.raw
-        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS} if raw else None
+        # Most flags carry only the core fields: one set operation in C tells.
+        # (``frozenset.issuperset(dict)`` allocates nothing: no view object for the GC.)
+        extra = (
+            None
+            if not raw or _CORE_FIELDS.issuperset(raw)
+            else {k: v for k, v in raw.items() if k not in _CORE_FIELDS}
+        )
         return cls(
             state.value,
             state.enabled,
@@ -102,7 +109,7 @@ class FlagEntry:
             state.flag_type,
             state.last_modified,
             extra or None,
-            None if model.is_simple and model.error is None else model,
+            None if model is None or (model.is_simple and model.error is None) else model,
         )
 
     def to_state(self, key: str) -> FlagState:
@@ -143,7 +150,9 @@ class FlagEntry:
         ):
             return False
         raw = state.raw
-        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS} if raw else {}
+        if not raw or _CORE_FIELDS.issuperset(raw):
+            return not self.extra
+        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS}
         return (self.extra or {}) == extra
 
 
@@ -293,12 +302,38 @@ class Tables(TypedDict):
 
 
 def build_tables(entries: Mapping[str, FlagEntry], bootstrap: Mapping[str, Any]) -> Tables:
+    """The four fast tables of ``entries`` over ``bootstrap`` (what :func:`fast_entry`
+    gives for each key, built in one pass without a tuple per flag)."""
     tables = Tables(bools={}, strings={}, numbers={}, jsons={})
     for key in bootstrap:
         if key not in entries:
             place(tables, key, fast_entry(key, entries, bootstrap))
-    for key in entries:
-        place(tables, key, fast_entry(key, entries, bootstrap))
+    bools, strings = tables["bools"], tables["strings"]
+    numbers, jsons = tables["numbers"], tables["jsons"]
+    by_type: dict[FlagType, dict[str, Any]] = {
+        FlagType.BOOLEAN: bools,
+        FlagType.STRING: strings,
+        FlagType.NUMBER: numbers,
+        FlagType.JSON: jsons,
+    }
+    boolean, string, json_type = FlagType.BOOLEAN, FlagType.STRING, FlagType.JSON
+    for key, entry in entries.items():
+        flag_type = entry.flag_type
+        if entry.model is not None:
+            by_type[flag_type][key] = NEEDS_EVALUATION
+            continue
+        value = entry.value
+        if flag_type is boolean:
+            if isinstance(value, bool):
+                bools[key] = value
+        elif flag_type is string:
+            if isinstance(value, str):
+                strings[key] = value
+        elif flag_type is json_type:
+            if isinstance(value, dict):
+                jsons[key] = value
+        else:
+            place(tables, key, _fast_slot(flag_type, value))
     return tables
 
 

@@ -35,6 +35,7 @@ from flagkit.core.snapshot import (
     place,
 )
 from flagkit.core.targeting import compile_flag, compile_segment
+from flagkit.core.targeting.parse import has_targeting
 from flagkit.core.updates.wire import parse_flags, parse_segments
 from flagkit.errors import FlagKitError, StorageError
 from flagkit.types.flag import FlagState
@@ -133,8 +134,10 @@ class FlagStore:
         - ``renew`` marks the server data as confirmed now (fresh for ``ttl`` seconds).
         """
         # Compile outside the lock: it is pure and may take a while for big payloads.
-        full_entries = None if full is None else [(st, self._entry(st)) for st in full]
-        upsert_entries = [(st, self._entry(st)) for st in upserts]
+        full_states = None if full is None else list(full)
+        full_entries = None if full_states is None else [self._entry(st) for st in full_states]
+        upsert_states = list(upserts)
+        upsert_entries = [self._entry(st) for st in upsert_states]
         now_mono = time.monotonic()
         now_wall = time.time()
         with self._lock:
@@ -145,9 +148,9 @@ class FlagStore:
             touched: set[str] = set()
             rebuild_all = False
 
-            if full_entries is not None:
+            if full_states is not None and full_entries is not None:
                 new_entries: dict[str, FlagEntry] = {}
-                for state, entry in full_entries:
+                for state, entry in zip(full_states, full_entries, strict=True):
                     previous = entries.get(state.key)
                     new_entries[state.key] = entry
                     if previous is None or not previous.same_as(state):
@@ -158,7 +161,7 @@ class FlagStore:
                 deleted.extend(k for k in entries if k not in new_entries)
                 entries = new_entries
                 rebuild_all = True
-            for state, entry in upsert_entries:
+            for state, entry in zip(upsert_states, upsert_entries, strict=True):
                 previous = entries.get(state.key)
                 if previous is not None:
                     if (
@@ -243,6 +246,8 @@ class FlagStore:
         self.apply(renew=True)
 
     def _entry(self, state: FlagState) -> FlagEntry:
+        if not has_targeting(state.raw):
+            return FlagEntry.from_state(state, None)  # a simple flag needs no model
         model = compile_flag(state)
         if model.error is not None:
             self._logger.warning("flag %r has invalid targeting: %s", state.key, model.error)
