@@ -35,12 +35,14 @@ from flagkit.core import fork
 from flagkit.core.context_manager import ContextManager, ContextSource, build_context
 from flagkit.core.dispatcher import Callbacks, Dispatcher
 from flagkit.core.evaluation import (
+    MISS,
     LazyContext,
     Outcome,
     coerce_context,
     evaluate_all,
     evaluate_safely,
     result_of,
+    targeted_value,
     warn_once,
 )
 from flagkit.core.event_queue import EventQueue
@@ -622,9 +624,13 @@ class FlagKitClient:
             # Fast path: a simple flag (or bootstrap value) of this type is one dict lookup;
             # it serves what the full rules (flagkit.core.evaluation) would serve.
             try:
-                value = self._store._snapshot.bools[key]
+                snapshot = self._store._snapshot
+                value = snapshot.bools[key]
                 if value is not NEEDS_EVALUATION:
                     return value
+                value = targeted_value(snapshot, key, _BOOLEAN, self._contexts, context)
+                if value is not MISS:
+                    return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _BOOLEAN, "get_boolean_value")  # type: ignore[no-any-return]
@@ -635,9 +641,13 @@ class FlagKitClient:
         """The string value of flag ``key`` (``default`` on any problem). Never raises."""
         if self._fast:
             try:
-                value = self._store._snapshot.strings[key]
+                snapshot = self._store._snapshot
+                value = snapshot.strings[key]
                 if value is not NEEDS_EVALUATION:
                     return value
+                value = targeted_value(snapshot, key, _STRING, self._contexts, context)
+                if value is not MISS:
+                    return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _STRING, "get_string_value")  # type: ignore[no-any-return]
@@ -649,9 +659,13 @@ class FlagKitClient:
         problem). Never raises."""
         if self._fast:
             try:
-                value = self._store._snapshot.numbers[key]
+                snapshot = self._store._snapshot
+                value = snapshot.numbers[key]
                 if value is not NEEDS_EVALUATION:
                     return value
+                value = targeted_value(snapshot, key, _NUMBER, self._contexts, context)
+                if value is not MISS:
+                    return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _NUMBER, "get_number_value")  # type: ignore[no-any-return]
@@ -677,9 +691,13 @@ class FlagKitClient:
         shared with other callers)."""
         if self._fast:
             try:
-                value = self._store._snapshot.jsons[key]
+                snapshot = self._store._snapshot
+                value = snapshot.jsons[key]
                 if value is not NEEDS_EVALUATION:
                     return value
+                value = targeted_value(snapshot, key, _JSON, self._contexts, context)
+                if value is not MISS:
+                    return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _JSON, "get_json_value")  # type: ignore[no-any-return]
