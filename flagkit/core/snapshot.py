@@ -4,7 +4,8 @@ A :class:`FlagSnapshot` holds:
 
 - ``entries``: one compact :class:`FlagEntry` per server flag (value, enabled, version, type,
   last-modified, any extra wire fields) — flags with targeting also carry their model,
-  compiled once by :func:`flagkit.core.targeting.compile_flag`. Simple flags keep no model
+  parsed by :func:`flagkit.core.targeting.compile_flag` (its code is generated on the
+  flag's first evaluation). Simple flags keep no model
   and no :class:`FlagState` object: 10,000 flags fit in a few megabytes. ``models`` is a
   read-only view compiling a simple flag only if a prerequisite asks for it;
 - ``segments``: compiled segments for targeting rules;
@@ -62,6 +63,16 @@ NEEDS_EVALUATION: Final[Any] = _NeedsEvaluation()
 _CORE_FIELDS: Final = frozenset({"key", "value", "enabled", "version", "flagType", "lastModified"})
 
 
+def _extra_fields(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The wire fields beyond the six core ones (``None`` when there are none).
+
+    Most flags carry only the core fields, which one set operation in C tells
+    (``frozenset.issuperset(dict)`` allocates nothing: no view object for the GC)."""
+    if not raw or _CORE_FIELDS.issuperset(raw):
+        return None
+    return {k: v for k, v in raw.items() if k not in _CORE_FIELDS} or None
+
+
 class FlagEntry:
     """One server flag as held in a snapshot (compact; immutable by convention).
 
@@ -94,22 +105,18 @@ class FlagEntry:
     def from_state(cls, state: FlagState, model: FlagModel | None) -> FlagEntry:
         """An entry for ``state``; ``model`` is kept only when the flag needs the evaluator
         (``None`` for a simple flag: the store never builds a model for one)."""
-        raw = state.raw
-        # Most flags carry only the core fields: one set operation in C tells.
-        # (``frozenset.issuperset(dict)`` allocates nothing: no view object for the GC.)
-        extra = (
-            None
-            if not raw or _CORE_FIELDS.issuperset(raw)
-            else {k: v for k, v in raw.items() if k not in _CORE_FIELDS}
-        )
+        if model is not None and model.is_simple and model.error is None:
+            model = None
+        # A flag whose model is kept has its wire object there (``model.state``): no copy
+        # of its extra fields here.
         return cls(
             state.value,
             state.enabled,
             state.version,
             state.flag_type,
             state.last_modified,
-            extra or None,
-            None if model is None or (model.is_simple and model.error is None) else model,
+            None if model is not None else _extra_fields(state.raw),
+            model,
         )
 
     def to_state(self, key: str) -> FlagState:
@@ -149,11 +156,9 @@ class FlagEntry:
             or self.last_modified != state.last_modified
         ):
             return False
-        raw = state.raw
-        if not raw or _CORE_FIELDS.issuperset(raw):
-            return not self.extra
-        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS}
-        return (self.extra or {}) == extra
+        model = self.model
+        mine = self.extra if model is None else _extra_fields(model.state.raw)
+        return (mine or {}) == (_extra_fields(state.raw) or {})
 
 
 class _ModelView(Mapping[str, "FlagModel"]):

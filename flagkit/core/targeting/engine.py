@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from flagkit.core.targeting.compiler import compile_flag_function, compile_segment_function
 from flagkit.core.targeting.model import (
@@ -67,14 +67,18 @@ def _constant(decision: Decision) -> Callable[..., Decision]:
     return evaluate_constant
 
 
+_NO_KEYS: Final[frozenset[str]] = frozenset()
+
+
 def _segment_keys(spec: FlagSpec) -> frozenset[str]:
-    return frozenset(
+    keys = frozenset(
         key
         for rule in spec.rules
         for clause in rule.clauses
         if clause.op == "segmentMatch"
         for key in clause.values
     )
+    return keys or _NO_KEYS  # one shared empty set (216 bytes a flag otherwise)
 
 
 def compile_flag(state: FlagState) -> FlagModel:
