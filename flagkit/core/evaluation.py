@@ -280,7 +280,7 @@ def targeted_value(
         if (
             per_call.__class__ is EvaluationContext
             and manager._global is None  # read inline: a method call costs a fifth of the path
-            and manager._var.get() is None
+            and (not manager.scoped or manager._var.get() is None)
         ):
             context: EvaluationContext | None = per_call
             # (nothing to merge it with: what resolve() would return)
