@@ -36,6 +36,7 @@ from flagkit.core import fork
 from flagkit.core.context_manager import ContextManager, ContextSource, build_context
 from flagkit.core.dispatcher import Callbacks, Dispatcher
 from flagkit.core.evaluation import (
+    MISS,
     LazyContext,
     Outcome,
     coerce_context,
@@ -43,6 +44,7 @@ from flagkit.core.evaluation import (
     evaluate_safely,
     result_of,
     safe_key,
+    targeted_value,
     warn_once,
 )
 from flagkit.core.events import EventQueue
@@ -674,6 +676,10 @@ class FlagKitClient:
                     self._hits is None or self._count_fast(snapshot, key)
                 ):
                     return value
+                if self._hits is None:  # evaluation summaries count on the full path
+                    value = targeted_value(snapshot, key, _BOOLEAN, self._contexts, context)
+                    if value is not MISS:
+                        return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _BOOLEAN, "get_boolean_value")  # type: ignore[no-any-return]
@@ -690,6 +696,10 @@ class FlagKitClient:
                     self._hits is None or self._count_fast(snapshot, key)
                 ):
                     return value
+                if self._hits is None:  # evaluation summaries count on the full path
+                    value = targeted_value(snapshot, key, _STRING, self._contexts, context)
+                    if value is not MISS:
+                        return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _STRING, "get_string_value")  # type: ignore[no-any-return]
@@ -707,6 +717,10 @@ class FlagKitClient:
                     self._hits is None or self._count_fast(snapshot, key)
                 ):
                     return value
+                if self._hits is None:  # evaluation summaries count on the full path
+                    value = targeted_value(snapshot, key, _NUMBER, self._contexts, context)
+                    if value is not MISS:
+                        return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _NUMBER, "get_number_value")  # type: ignore[no-any-return]
@@ -738,6 +752,10 @@ class FlagKitClient:
                     self._hits is None or self._count_fast(snapshot, key)
                 ):
                     return value
+                if self._hits is None:  # evaluation summaries count on the full path
+                    value = targeted_value(snapshot, key, _JSON, self._contexts, context)
+                    if value is not MISS:
+                        return value  # type: ignore[no-any-return]
             except Exception:  # unknown, unhashable, hostile: the full path reports it
                 pass
         return self._typed(key, default, context, _JSON, "get_json_value")  # type: ignore[no-any-return]

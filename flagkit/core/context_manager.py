@@ -195,6 +195,9 @@ class ContextManager:
         self._var: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
             "flagkit_context_scope", default=None
         )
+        # Set for good by the first scope(): until then no thread or task can be inside one,
+        # and readers skip the ContextVar lookup (the targeted getters' short path).
+        self.scoped = False
 
     # -- layers ---------------------------------------------------------------------------
 
@@ -230,6 +233,7 @@ class ContextManager:
                 "context_scope() takes an EvaluationContext, a callable returning one, or "
                 f"None; got {type(context).__name__}"
             )
+        self.scoped = True
         return _ScopeGuard(self._var, _Scope(context, self._logger))
 
     def replace_current_layer(self, context: EvaluationContext | None) -> None:

@@ -11,12 +11,15 @@
     bootstrap value        → the value, BOOTSTRAP           (type-checked for typed getters)
     otherwise              → default, FLAG_NOT_FOUND, EVAL_FLAG_NOT_FOUND
 
-Two fast paths in :class:`flagkit.FlagKitClient` skip it for speed and agree with it by
+Fast paths in :class:`flagkit.FlagKitClient` skip it for speed and agree with it by
 construction, which ``tests/core/test_evaluation.py`` checks on generated flags, contexts
 and defaults: a typed getter reads the snapshot's fast table of its type (which holds only
 simple flags and bootstrap values whose value has that type: exactly the cases where the
-rules above serve the stored value), and ``evaluate_all`` builds the ``CACHED`` /
-``STALE_CACHE`` result of a simple server flag inline.
+rules above serve the stored value); for a targeted flag it calls :func:`targeted_value`,
+which serves the decision's value only when the rules above would serve that same value
+(no error, the value of the getter's type) and otherwise hands over to them; and
+``evaluate_all`` builds the ``CACHED`` / ``STALE_CACHE`` result of a simple server flag
+inline.
 
 Also here: the process-wide "warn once per key" memory for unknown keys and type
 mismatches (a typo or a wrong getter is logged once per process, never on every call).
@@ -40,6 +43,7 @@ from flagkit.types.flag import EvaluationReason, EvaluationResult, FlagType
 from flagkit.utils.validators import flag_key_problem, is_valid_flag_key
 
 __all__ = [
+    "MISS",
     "LazyContext",
     "Outcome",
     "coerce_context",
@@ -49,10 +53,13 @@ __all__ = [
     "matches",
     "result_of",
     "safe_key",
+    "targeted_value",
     "warn_once",
 ]
 
 _NUMBER: Final = FlagType.NUMBER
+_BOOLEAN: Final = FlagType.BOOLEAN  # module constants: ``FlagType.X`` costs ~80 ns a read
+_STRING: Final = FlagType.STRING
 _R_OVERRIDE: Final = EvaluationReason.OVERRIDE
 _R_CACHED: Final = EvaluationReason.CACHED
 _R_STALE: Final = EvaluationReason.STALE_CACHE
@@ -243,6 +250,60 @@ def evaluate_key(
         error_code=NOT_FOUND,
         error_message=f"flag {key!r} not found",
     )
+
+
+MISS: Final[Any] = object()
+"""What :func:`targeted_value` returns when the full rules must decide."""
+
+
+def targeted_value(
+    snapshot: FlagSnapshot,
+    key: str,
+    expected: FlagType,
+    manager: ContextManager,
+    per_call: object,
+) -> Any:
+    """The typed getter's value of targeted flag ``key``, or :data:`MISS`.
+
+    The short form of :func:`evaluate_key` for a server flag with targeting, no override
+    and a caller asking for the flag's declared type: the flag's decision for the resolved
+    context, when it has no error and its value has the getter's type, is exactly what the
+    rules serve (freshness changes only the reason). Anything else (another declared type,
+    an unusable context, an error decision, a value of another type, an experiment flag,
+    whose exposure only the full path records, an exception) returns :data:`MISS` and the
+    caller applies the full rules, which report it. Never raises.
+    """
+    try:
+        entry = snapshot.entries[key]
+        model = entry.model
+        if model is None or entry.flag_type is not expected:
+            return MISS
+        spec = model.spec
+        if spec is not None and spec.experiment is not None:
+            return MISS  # an experiment flag records its exposure on the full path
+        if (
+            per_call.__class__ is EvaluationContext
+            and manager._global is None  # read inline: a method call costs a fifth of the path
+            and (not manager.scoped or manager._var.get() is None)
+        ):
+            context: EvaluationContext | None = per_call
+            # (nothing to merge it with: what resolve() would return)
+        else:
+            context = manager.resolve(coerce_context(per_call))
+        decision = model._evaluate(context, snapshot.models, snapshot.segments, ())
+        if decision.error is not None:
+            return MISS
+        value = decision.value
+        kind = value.__class__
+        if expected is _BOOLEAN:
+            return value if kind is bool else MISS
+        if expected is _STRING:
+            return value if kind is str else MISS
+        if expected is _NUMBER:
+            return float(value) if matches(_NUMBER, value) else MISS
+        return value if kind is dict else MISS
+    except Exception:  # the full rules decide, and report, whatever went wrong here
+        return MISS
 
 
 def evaluate_safely(

@@ -4,7 +4,8 @@ A :class:`FlagSnapshot` holds:
 
 - ``entries``: one compact :class:`FlagEntry` per server flag (value, enabled, version, type,
   last-modified, any extra wire fields) — flags with targeting also carry their model,
-  compiled once by :func:`flagkit.core.targeting.compile_flag`. Simple flags keep no model
+  parsed by :func:`flagkit.core.targeting.compile_flag` (its code is generated on the
+  flag's first evaluation). Simple flags keep no model
   and no :class:`FlagState` object: 10,000 flags fit in a few megabytes. ``models`` is a
   read-only view compiling a simple flag only if a prerequisite asks for it;
 - ``segments``: compiled segments for targeting rules;
@@ -62,6 +63,16 @@ NEEDS_EVALUATION: Final[Any] = _NeedsEvaluation()
 _CORE_FIELDS: Final = frozenset({"key", "value", "enabled", "version", "flagType", "lastModified"})
 
 
+def _extra_fields(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The wire fields beyond the six core ones (``None`` when there are none).
+
+    Most flags carry only the core fields, which one set operation in C tells
+    (``frozenset.issuperset(dict)`` allocates nothing: no view object for the GC)."""
+    if not raw or _CORE_FIELDS.issuperset(raw):
+        return None
+    return {k: v for k, v in raw.items() if k not in _CORE_FIELDS} or None
+
+
 class FlagEntry:
     """One server flag as held in a snapshot (compact; immutable by convention).
 
@@ -91,18 +102,21 @@ class FlagEntry:
         self.model = model
 
     @classmethod
-    def from_state(cls, state: FlagState, model: FlagModel) -> FlagEntry:
-        """An entry for ``state``; ``model`` is kept only when the flag needs the evaluator."""
-        raw = state.raw
-        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS} if raw else None
+    def from_state(cls, state: FlagState, model: FlagModel | None) -> FlagEntry:
+        """An entry for ``state``; ``model`` is kept only when the flag needs the evaluator
+        (``None`` for a simple flag: the store never builds a model for one)."""
+        if model is not None and model.is_simple and model.error is None:
+            model = None
+        # A flag whose model is kept has its wire object there (``model.state``): no copy
+        # of its extra fields here.
         return cls(
             state.value,
             state.enabled,
             state.version,
             state.flag_type,
             state.last_modified,
-            extra or None,
-            None if model.is_simple and model.error is None else model,
+            None if model is not None else _extra_fields(state.raw),
+            model,
         )
 
     def to_state(self, key: str) -> FlagState:
@@ -142,9 +156,9 @@ class FlagEntry:
             or self.last_modified != state.last_modified
         ):
             return False
-        raw = state.raw
-        extra = {k: v for k, v in raw.items() if k not in _CORE_FIELDS} if raw else {}
-        return (self.extra or {}) == extra
+        model = self.model
+        mine = self.extra if model is None else _extra_fields(model.state.raw)
+        return (mine or {}) == (_extra_fields(state.raw) or {})
 
 
 class _ModelView(Mapping[str, "FlagModel"]):
@@ -293,12 +307,38 @@ class Tables(TypedDict):
 
 
 def build_tables(entries: Mapping[str, FlagEntry], bootstrap: Mapping[str, Any]) -> Tables:
+    """The four fast tables of ``entries`` over ``bootstrap`` (what :func:`fast_entry`
+    gives for each key, built in one pass without a tuple per flag)."""
     tables = Tables(bools={}, strings={}, numbers={}, jsons={})
     for key in bootstrap:
         if key not in entries:
             place(tables, key, fast_entry(key, entries, bootstrap))
-    for key in entries:
-        place(tables, key, fast_entry(key, entries, bootstrap))
+    bools, strings = tables["bools"], tables["strings"]
+    numbers, jsons = tables["numbers"], tables["jsons"]
+    by_type: dict[FlagType, dict[str, Any]] = {
+        FlagType.BOOLEAN: bools,
+        FlagType.STRING: strings,
+        FlagType.NUMBER: numbers,
+        FlagType.JSON: jsons,
+    }
+    boolean, string, json_type = FlagType.BOOLEAN, FlagType.STRING, FlagType.JSON
+    for key, entry in entries.items():
+        flag_type = entry.flag_type
+        if entry.model is not None:
+            by_type[flag_type][key] = NEEDS_EVALUATION
+            continue
+        value = entry.value
+        if flag_type is boolean:
+            if isinstance(value, bool):
+                bools[key] = value
+        elif flag_type is string:
+            if isinstance(value, str):
+                strings[key] = value
+        elif flag_type is json_type:
+            if isinstance(value, dict):
+                jsons[key] = value
+        else:
+            place(tables, key, _fast_slot(flag_type, value))
     return tables
 
 

@@ -395,3 +395,50 @@ def test_unknown_keys_are_not_logged_before_the_client_has_flags(
         assert client.get_boolean_value("nope", True) is True
     assert len([m for m in _warnings(caplog) if "'nope'" in m]) == 1
     client.close()
+
+
+def test_targeted_getters_merge_the_global_and_scoped_contexts(server: FlagKitServer) -> None:
+    """The typed getters' targeted-flag path resolves the context layers like the rules:
+    a per-call context alone, merged over the global one, and inside a request scope."""
+    rule = {
+        "id": "dutch-pro",
+        "clauses": [
+            {"attribute": "country", "op": "in", "values": ["NL"]},
+            {"attribute": "plan", "op": "in", "values": ["pro"]},
+        ],
+        "variation": "on",
+    }
+    server.reset(
+        flags=[
+            {
+                "key": "t",
+                "value": False,
+                "flagType": "boolean",
+                "variations": [{"id": "on", "value": True}, {"id": "off", "value": False}],
+                "rules": [rule],
+                "fallthrough": {"variation": "off"},
+            }
+        ]
+    )
+    client = FlagKitClient(
+        api_key=server.api_key,
+        base_url=server.base_url,
+        streaming=StreamingOptions(enabled=False),
+        enable_polling=False,
+    )
+    try:
+        client.initialize()
+        both = EvaluationContext(country="NL", custom={"plan": "pro"})
+        assert client.get_boolean_value("t", False, both) is True
+        assert client.get_boolean_value("t", False, {"country": "NL", "plan": "pro"}) is True
+        dutch = EvaluationContext(country="NL")
+        assert client.get_boolean_value("t", False, dutch) is False
+        client.set_context(EvaluationContext(custom={"plan": "pro"}))
+        assert client.get_boolean_value("t", False, dutch) is True  # merged over the global
+        client.set_context(None)
+        with client.context_scope(EvaluationContext(custom={"plan": "pro"})):
+            assert client.get_boolean_value("t", False, dutch) is True  # merged over the scope
+        assert client.get_boolean_value("t", False, dutch) is False
+        assert client.get_string_value("t", "x", both) == "x"  # wrong getter: the default
+    finally:
+        client.close()

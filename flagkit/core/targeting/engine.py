@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from flagkit.core.targeting.compiler import compile_flag_function, compile_segment_function
 from flagkit.core.targeting.model import (
@@ -66,18 +67,22 @@ def _constant(decision: Decision) -> Callable[..., Decision]:
     return evaluate_constant
 
 
+_NO_KEYS: Final[frozenset[str]] = frozenset()
+
+
 def _segment_keys(spec: FlagSpec) -> frozenset[str]:
-    return frozenset(
+    keys = frozenset(
         key
         for rule in spec.rules
         for clause in rule.clauses
         if clause.op == "segmentMatch"
         for key in clause.values
     )
+    return keys or _NO_KEYS  # one shared empty set (216 bytes a flag otherwise)
 
 
 def compile_flag(state: FlagState) -> FlagModel:
-    """Compile a flag for evaluation; never raises.
+    """Parse a flag for evaluation; never raises.
 
     >>> model = compile_flag(FlagState.from_dict({"key": "a", "value": False,
     ...     "enabled": True, "version": 1, "variations": [{"id": "x", "value": True}],
@@ -85,9 +90,12 @@ def compile_flag(state: FlagState) -> FlagModel:
     >>> model.is_simple, model.error
     (False, None)
 
-    Malformed targeting gives a model whose ``error`` reads like
-    ``"rules[0].clauses[1].op: unknown operator 'near'"`` (also logged once, as a
-    warning on ``flagkit.targeting``). Thread-safe.
+    The targeting is parsed and checked here, so malformed targeting gives a model whose
+    ``error`` reads like ``"rules[0].clauses[1].op: unknown operator 'near'"`` (also logged
+    once, as a warning on ``flagkit.targeting``). The Python function of an enabled
+    targeted flag is generated lazily, on its first evaluation (see :func:`_compile_now`):
+    a large flag set becomes ready without generating code for flags nobody reads.
+    Thread-safe.
     """
     raw = state.raw
     if not has_targeting(raw):
@@ -103,10 +111,11 @@ def compile_flag(state: FlagState) -> FlagModel:
         )
     try:
         spec = parse_flag(raw, state.key)
-        if state.enabled:
-            function = compile_flag_function(state.key, spec, state.value)
-        else:
-            function = _constant(spec.off_decision(state.value, EvaluationReason.FLAG_DISABLED))
+        function = (
+            None
+            if state.enabled
+            else _constant(spec.off_decision(state.value, EvaluationReason.FLAG_DISABLED))
+        )
     except TargetingError as exc:
         return _broken_flag(state, str(exc))
     except _COMPILE_ERRORS as exc:
@@ -120,7 +129,40 @@ def compile_flag(state: FlagState) -> FlagModel:
         prerequisites=spec.prerequisites,
         segment_keys=_segment_keys(spec),
         evaluate=function,
+        compile=_compile_now,
     )
+
+
+# One lock for every lazy compilation: a flag is compiled once in its life, so contention is
+# rare, and a lock per flag would cost memory for each of a large set's targeted flags.
+_compile_lock = threading.Lock()
+
+
+def _compile_now(model: FlagModel) -> Callable[..., Decision]:
+    """Generate ``model``'s function (once: concurrent first calls wait for the first one).
+
+    Parsing already succeeded at load, so only a pathological input (a size that exhausts
+    the recursion limit or memory) can fail here: the flag then serves its value with
+    ``EVALUATION_ERROR`` from now on, and the failure is logged once.
+    """
+    with _compile_lock:
+        done = model.compiled_function()
+        if done is not None:
+            return done  # another thread compiled it while this one waited
+        spec = model.spec
+        assert spec is not None  # only a well-formed, enabled, targeted model gets here
+        state = model.state
+        function: Callable[..., Decision]
+        try:
+            function = compile_flag_function(state.key, spec, state.value)
+        except _COMPILE_ERRORS as exc:
+            error = f"cannot compile targeting: {type(exc).__name__}: {exc}"
+            logger.warning(
+                "flag %r has malformed targeting, serving its value: %s", state.key, error
+            )
+            function = _constant(error_decision(state.value, error))
+        model.set_compiled(function)
+        return function
 
 
 def _broken_flag(state: FlagState, error: str) -> FlagModel:

@@ -225,9 +225,15 @@ class FlagModel:
     ``prerequisites`` (``(flag key, variation id)`` pairs), ``segment_keys`` (segments
     its rules reference) and ``spec`` (the parsed targeting, None when simple or
     malformed). Immutable and thread-safe; build with ``compile_flag``.
+
+    The evaluating function may be generated lazily: built with ``evaluate=None`` and a
+    ``compile`` callable, the model's first evaluation calls ``compile(model)``, which
+    generates the function and installs it with :meth:`set_compiled` (the engine makes
+    this thread-safe); later evaluations call the installed function directly.
     """
 
     __slots__ = (
+        "_compile",
         "_evaluate",
         "error",
         "is_simple",
@@ -249,7 +255,8 @@ class FlagModel:
         variations: Mapping[str, Any],
         prerequisites: tuple[tuple[str, str], ...],
         segment_keys: frozenset[str],
-        evaluate: Callable[..., Decision],
+        evaluate: Callable[..., Decision] | None,
+        compile: Callable[[FlagModel], Callable[..., Decision]] | None = None,
     ) -> None:
         self.state = state
         self.key = state.key
@@ -259,7 +266,35 @@ class FlagModel:
         self.variations = variations
         self.prerequisites = prerequisites
         self.segment_keys = segment_keys
-        self._evaluate = evaluate
+        self._compile = compile
+        if evaluate is not None:
+            self._evaluate: Callable[..., Decision] = evaluate
+            self._compile = None
+        elif compile is not None:
+            self._evaluate = self._first_evaluation
+        else:
+            raise ValueError("FlagModel needs 'evaluate' or 'compile'")
+
+    def _first_evaluation(
+        self,
+        ctx: EvaluationContext | None,
+        flags: Mapping[str, FlagModel],
+        segments: Mapping[str, SegmentModel],
+        stack: tuple[str, ...],
+    ) -> Decision:
+        compile = self._compile
+        if compile is None:  # another thread installed the function meanwhile
+            return self._evaluate(ctx, flags, segments, stack)
+        return compile(self)(ctx, flags, segments, stack)
+
+    def compiled_function(self) -> Callable[..., Decision] | None:
+        """The installed evaluating function, ``None`` while it is still to be generated."""
+        return None if self._compile is not None else self._evaluate
+
+    def set_compiled(self, function: Callable[..., Decision]) -> None:
+        """Install the generated function (the engine calls this once, under its lock)."""
+        self._evaluate = function
+        self._compile = None  # after the function: a reader seeing None finds it installed
 
     def __repr__(self) -> str:
         kind = "simple" if self.is_simple else ("malformed" if self.error else "targeted")

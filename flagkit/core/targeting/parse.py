@@ -53,6 +53,7 @@ TARGETING_FIELDS: Final = (
     "prerequisites",
 )
 """A flag with any of these (not null / empty) is targeted; without them it is simple."""
+_TARGETING_SET: Final = frozenset(TARGETING_FIELDS)
 
 # The fields each targeting object may have (strict mode; docs/flags.schema.json agrees).
 VARIATION_FIELDS: Final = frozenset({"id", "value", "name", "description"})
@@ -76,6 +77,8 @@ SEGMENT_FIELDS: Final = frozenset(
 
 def has_targeting(raw: Mapping[str, Any]) -> bool:
     """Whether a flag wire object has any targeting field that is not null or empty."""
+    if _TARGETING_SET.isdisjoint(raw):
+        return False  # the common case (a simple flag): one set operation in C, no allocation
     for name in TARGETING_FIELDS:
         field_value = raw.get(name)
         if field_value is not None and not (

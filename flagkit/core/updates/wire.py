@@ -84,9 +84,15 @@ def parse_flags(
         raise TypeError(f"'flags' must be a JSON array, got {type(raw_flags).__name__}")
     good: list[FlagState] = []
     bad: set[str] = set()
+    # Equal strings repeated across flags (string values such as "control", timestamps of a
+    # bulk change) are held once: the decoder makes a new object for every occurrence.
+    strings: dict[str, str] = {}
+    intern = strings.setdefault
     for index, item in enumerate(raw_flags):
         try:
-            state = FlagState.from_dict(item, stream=stream)
+            # The decoded payload is ours alone: the flag keeps its wire object as ``raw``
+            # rather than a copy (one dict per flag, not two, for a large flag set).
+            state = FlagState.from_dict(item, stream=stream, copy=False)
         except (KeyError, TypeError, ValueError) as exc:
             key = item.get("key") if isinstance(item, dict) else None
             if isinstance(key, str):
@@ -96,6 +102,13 @@ def parse_flags(
         if not is_valid_flag_key(state.key):
             logger.warning("ignoring flag with an invalid key %r", state.key[:64])
             continue
+        if state.last_modified:
+            state.last_modified = item["lastModified"] = intern(
+                state.last_modified, state.last_modified
+            )
+        value = state.value
+        if value.__class__ is str:
+            state.value = item["value"] = intern(value, value)
         good.append(state)
     return good, bad
 
