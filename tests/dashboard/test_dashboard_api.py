@@ -363,8 +363,9 @@ def test_experiments_are_read_through_the_session(
 def test_usage_reads_the_summaries_a_real_sdk_sends(
     server: FlagKitServer, dashboard: Dashboard
 ) -> None:
-    """A client's own ``$evaluation_summary`` (sent on flush) is counted per variation."""
-    client = loopback_client(server.base_url, api_key=DEMO_KEY)
+    """A client's own ``$evaluation_summary`` (sent on flush; summaries are opt-in) is
+    counted per variation."""
+    client = loopback_client(server.base_url, api_key=DEMO_KEY, evaluation_summaries=True)
     assert client.wait_for_ready(5)
     for i in range(30):
         client.identify(f"u-{i}")

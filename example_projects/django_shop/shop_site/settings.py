@@ -94,6 +94,8 @@ FLAGKIT = {
     "USER_ID_ATTRIBUTE": "username",
     # Send tracked purchases within a second, so `flagkit events tail` shows them at once.
     "EVENT_FLUSH_INTERVAL": 1.0,
+    # Evaluation counts per flag for the dashboard's Usage page (opt-in).
+    "EVALUATION_SUMMARIES": True,
 }
 
 LOGGING = {

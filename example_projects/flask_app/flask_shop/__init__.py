@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         FLAGKIT_USER_ID_ATTRIBUTE="username",
         # Send tracked purchases within a second (`flagkit events tail` shows them at once).
         FLAGKIT_EVENT_FLUSH_INTERVAL=1.0,
+        FLAGKIT_EVALUATION_SUMMARIES=True,  # the dashboard's Usage page (opt-in)
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
