@@ -26,6 +26,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from flagkit import cli_sync
 from flagkit._version import __version__
 from flagkit.server.context import (
     DEFAULT_MAX_BODY_BYTES,
@@ -91,49 +92,6 @@ def _serve(args: argparse.Namespace) -> int:
     ]
     serve_until_interrupted(server, lambda: print("\n".join(lines), flush=True))
     print("FlagKit local server stopped.", flush=True)
-    return 0
-
-
-def _sync(args: argparse.Namespace) -> int:
-    """Run a dedicated fleet syncer until SIGINT/SIGTERM (docs/fleet.md)."""
-    import signal
-
-    from flagkit.client import FlagKitClient
-    from flagkit.errors import FlagKitError
-
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    api_key = args.api_key or os.environ.get("FLAGKIT_API_KEY")
-    if not api_key:
-        raise _CliError("flagkit sync: pass --api-key or set FLAGKIT_API_KEY", 2)
-    location: dict[str, Any] = (
-        {"local_port": args.local_port} if args.local_port else {"base_url": args.base_url}
-    )
-    try:
-        client = FlagKitClient(
-            api_key=api_key,
-            redis_url=args.redis,
-            redis_prefix=args.prefix,
-            redis_lease_time=args.lease_time,
-            redis_signing_key=os.environ.get("FLAGKIT_REDIS_SIGNING_KEY") or None,
-            **location,
-        )
-    except FlagKitError as exc:
-        raise _CliError(f"flagkit sync: {exc}", 2) from None
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    client.start()
-    print(f"flagkit sync: syncing {args.prefix!r} to Redis; Ctrl-C to stop", flush=True)
-    role = None
-    while not stop.wait(1.0):
-        if client.fleet_role != role:
-            role = client.fleet_role
-            print(f"flagkit sync: role {role}", flush=True)
-    client.close()
     return 0
 
 
@@ -533,18 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
 
-    sync = commands.add_parser(
-        "sync",
-        help="run a dedicated fleet syncer: FlagKit service -> Redis (docs/fleet.md)",
-    )
-    sync.add_argument("--redis", required=True, metavar="URL", help="redis://host:6379/0")
-    sync.add_argument("--api-key", help="SDK key (env FLAGKIT_API_KEY)")
-    sync.add_argument("--prefix", default="flagkit", help="Redis key prefix (default flagkit)")
-    sync.add_argument("--base-url", default="https://api.flagkit.dev/api/v1", help="service URL")
-    sync.add_argument("--local-port", type=int, help="use a local server on this port")
-    sync.add_argument("--lease-time", type=float, default=10.0, help="seconds (default 10)")
-    sync.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sync.set_defaults(func=_sync)
+    cli_sync.add_parser(commands)
 
     flags = commands.add_parser(
         "flags", help="list, read, change or delete flags on a running server"

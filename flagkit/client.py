@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from time import monotonic as _monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, overload
 
@@ -43,13 +42,11 @@ from flagkit.core.evaluation import (
     evaluate_all,
     evaluate_safely,
     result_of,
-    safe_key,
     targeted_value,
     warn_once,
 )
 from flagkit.core.events import EventQueue
-from flagkit.core.events.exposures import Exposures
-from flagkit.core.events.summaries import EvaluationCounter
+from flagkit.core.recording import LookupRecorder
 from flagkit.core.snapshot import NEEDS_EVALUATION, FlagSnapshot
 from flagkit.core.store import build_store
 from flagkit.core.updates.source import ClientState, DataSource, UpdateSource
@@ -72,20 +69,6 @@ _BOOLEAN: Final = FlagType.BOOLEAN
 _STRING: Final = FlagType.STRING
 _NUMBER: Final = FlagType.NUMBER
 _JSON: Final = FlagType.JSON
-# Reasons whose variation came from the flag's targeting: the lookups that expose a user
-# to an experiment's variation (docs/events.md).
-_EXPOSED: Final = frozenset(
-    {
-        EvaluationReason.RULE_MATCH,
-        EvaluationReason.SEGMENT_MATCH,
-        EvaluationReason.TARGET_MATCH,
-        EvaluationReason.FALLTHROUGH,
-    }
-)
-
-
-def _find_event_pii(data: Mapping[str, Any], data_type: str) -> list[str]:
-    return find_pii(data)  # the event queue itself warns, or refuses in strict mode
 
 
 class _Parts:
@@ -169,7 +152,6 @@ class FlagKitClient:
         self._closed = False
         self._ready_announced = False
         self._key_rejected = False
-        self._persist_pending = False
         self._http: HttpClient | None = None
 
         # Errors found while constructing (a rejected persisted cache) are reported to
@@ -184,38 +166,19 @@ class FlagKitClient:
             options.on_error,
             options.error_sanitization,
         )
-        # Summaries count lookups (never offline: nothing would carry them anywhere);
-        # ``_hits`` is the fast path's table (None: not counting).
-        self._counter = (
-            EvaluationCounter() if options.evaluation_summaries and not options.offline else None
-        )
-        self._hits = self._counter.fast if self._counter is not None else None
+        self._recorder = LookupRecorder(options, self._logger)
+        self._hits = self._recorder.hits  # the typed getters' fast path reads it
         self._events = EventQueue(
-            EventQueueConfig(
-                batch_size=options.event_batch_size,
-                flush_interval=options.event_flush_interval,
-                max_queue_size=options.max_event_queue_size,
-                lenient=options.lenient_tracking,
-                offline=options.offline,
-                strict_pii=options.strict_pii_mode,
-                persist=options.persist_events,
-                storage_path=options.event_storage_path,
-                max_persisted_events=options.max_persisted_events,
-                persistence_flush_interval_ms=options.persistence_flush_interval,
-            ),
+            EventQueueConfig.from_options(options),
             sender=self._send_events,
             session_id=self._session_id,
             sdk_version=__version__,
             logger=self._logger.getChild("events"),
             on_error=self._callbacks.report_error,
-            pii_check=_find_event_pii,
-            summary=self._counter.take if self._counter is not None else None,
+            pii_check=lambda data, _kind: find_pii(data),  # the queue warns or refuses
+            summary=self._recorder.summary,
         )
-        self._exposures = (
-            Exposures(self._events.track_builtin)
-            if not options.offline or options.record_exposures_offline
-            else None
-        )
+        self._recorder.attach(self._events.track_builtin)
         self._parts = _Parts(self)
         self._source = self._build_source(options)
         fork.register(self._parts)
@@ -255,18 +218,7 @@ class FlagKitClient:
                 http = self._http
                 if http is None:
                     http = HttpClient(
-                        HttpConfig(
-                            base_url=options.resolved_base_url,
-                            api_key=options.api_key,
-                            secondary_api_key=options.secondary_api_key,
-                            key_rotation_grace_period=options.key_rotation_grace_period,
-                            timeout=options.timeout,
-                            retries=options.retries,
-                            enable_request_signing=options.enable_request_signing,
-                            retry=options.retry,
-                            circuit_breaker=options.circuit_breaker,
-                            sdk_version=__version__,
-                        ),
+                        HttpConfig.from_options(options, __version__),
                         logger=self._logger.getChild("http"),
                     )
                     self._http = http
@@ -416,12 +368,13 @@ class FlagKitClient:
             if self._closed:
                 return
             self._closed = True
+            self._recorder.closed = True
         self._source.close()
         try:
             self._events.close(timeout)
         except Exception:
             self._logger.exception("closing the event queue failed")
-        self._persist(force=True)
+        self._store.persist_logged(force=True)
         http = self._http
         if http is not None:
             try:
@@ -460,7 +413,7 @@ class FlagKitClient:
         self._callbacks.notify_ready(listeners)
 
     def _on_changed(self, flags: list[FlagState] | None) -> None:
-        self._schedule_persist()
+        self._store.persist_later(self._dispatcher.submit)
         if flags is not None:
             self._callbacks.notify_update(flags)
 
@@ -492,23 +445,6 @@ class FlagKitClient:
     def wait_for_callbacks(self, timeout: float | None = 5.0) -> bool:
         """Block until every queued callback has run (for tests); returns False on timeout."""
         return self._dispatcher.wait_idle(timeout)
-
-    # -- persistence ----------------------------------------------------------------------
-
-    def _schedule_persist(self) -> None:
-        if self._store.persistence is None or self._persist_pending:
-            return
-        self._persist_pending = True
-        self._dispatcher.submit(self._persist)
-
-    def _persist(self, force: bool = False) -> None:
-        self._persist_pending = False
-        try:
-            self._store.persist(force=force)
-        except FlagKitError as exc:
-            self._logger.warning("could not persist the flag cache: %s", exc)
-        except Exception:
-            self._logger.exception("could not persist the flag cache")
 
     # -- events ---------------------------------------------------------------------------
 
@@ -673,7 +609,7 @@ class FlagKitClient:
                 snapshot = self._store._snapshot
                 value = snapshot.bools[key]
                 if value is not NEEDS_EVALUATION and (
-                    self._hits is None or self._count_fast(snapshot, key)
+                    self._hits is None or self._recorder.count_fast(snapshot, key)
                 ):
                     return value
                 if self._hits is None:  # evaluation summaries count on the full path
@@ -693,7 +629,7 @@ class FlagKitClient:
                 snapshot = self._store._snapshot
                 value = snapshot.strings[key]
                 if value is not NEEDS_EVALUATION and (
-                    self._hits is None or self._count_fast(snapshot, key)
+                    self._hits is None or self._recorder.count_fast(snapshot, key)
                 ):
                     return value
                 if self._hits is None:  # evaluation summaries count on the full path
@@ -714,7 +650,7 @@ class FlagKitClient:
                 snapshot = self._store._snapshot
                 value = snapshot.numbers[key]
                 if value is not NEEDS_EVALUATION and (
-                    self._hits is None or self._count_fast(snapshot, key)
+                    self._hits is None or self._recorder.count_fast(snapshot, key)
                 ):
                     return value
                 if self._hits is None:  # evaluation summaries count on the full path
@@ -749,7 +685,7 @@ class FlagKitClient:
                 snapshot = self._store._snapshot
                 value = snapshot.jsons[key]
                 if value is not NEEDS_EVALUATION and (
-                    self._hits is None or self._count_fast(snapshot, key)
+                    self._hits is None or self._recorder.count_fast(snapshot, key)
                 ):
                     return value
                 if self._hits is None:  # evaluation summaries count on the full path
@@ -810,22 +746,6 @@ class FlagKitClient:
 
     # -- evaluation internals -------------------------------------------------------------
 
-    def _count_fast(self, snapshot: FlagSnapshot, key: str) -> bool:
-        """Count a fast-path lookup for the evaluation summary as ``(key, null, CACHED)``,
-        which is what the full rules say for a fresh server flag without targeting; False
-        (not counted) for stale flags and bootstrap values: the full path counts those."""
-        hits = self._hits
-        if hits is None or _monotonic() > snapshot.expires_at:
-            return False
-        if snapshot.bootstrap and key not in snapshot.entries:
-            return False
-        counter = hits.get(key)
-        if counter is None:
-            assert self._counter is not None
-            counter = self._counter.fast_counter(key)
-        next(counter)
-        return True
-
     def _typed(self, key: Any, default: Any, context: Any, expected: FlagType, getter: str) -> Any:
         return self._lookup(key, default, LazyContext(self._contexts, context), expected, getter)[0]
 
@@ -845,35 +765,12 @@ class FlagKitClient:
             context=context,
             logger=self._logger,
         )
-        reason = outcome.reason
-        if reason in _EXPOSED and self._exposures is not None:
-            self._expose(key, outcome, snapshot, context)
-        counter = self._counter
-        if counter is not None and outcome.error_code != "EVAL_DEFAULT_USED":
-            counter.count(safe_key(key), outcome.variation_id, reason.value)
+        self._recorder.record(key, outcome, snapshot, context)
         if outcome.error_code is not None and (
             outcome.reason is not EvaluationReason.FLAG_NOT_FOUND or self.is_ready()
         ):
             warn_once(self._logger, key, outcome, default, getter)
         return outcome
-
-    def _expose(
-        self, key: str, outcome: Outcome, snapshot: FlagSnapshot, context: LazyContext
-    ) -> None:
-        """Record an exposure if ``key`` is an experiment flag (docs/events.md); the
-        variation came from its targeting (the caller checked the reason)."""
-        try:
-            entry = snapshot.entries.get(key)
-            model = entry.model if entry is not None else None
-            spec = model.spec if model is not None else None
-            variation = outcome.variation_id
-            if spec is None or spec.experiment is None or variation is None:
-                return
-            exposures = self._exposures
-            if exposures is not None and not self._closed:
-                exposures.record(key, variation, outcome.version, outcome.rule_id, context.get())
-        except Exception:  # a lookup never raises
-            self._logger.exception("recording an exposure of %s failed", safe_key(key))
 
     def _sleep_jitter(self) -> None:
         jitter = self._jitter
@@ -886,17 +783,13 @@ class FlagKitClient:
         """Runs in a forked child (through :mod:`flagkit.core.fork`): fresh locks, threads
         and connections for this client."""
         self._lock = threading.Lock()
-        self._persist_pending = False
         # The parent's HTTP client (and its pooled sockets) belongs to the parent: the child
         # builds its own on first use, and leaves the parent's untouched.
         self._http = None
         self._store.after_fork()
         self._contexts.after_fork()
         self._callbacks.after_fork()
-        if self._exposures is not None:
-            self._exposures.after_fork()
-        if self._counter is not None:
-            self._counter.after_fork()
+        self._recorder.after_fork()
         self._events.after_fork()
         self._source.after_fork()
         if not self._closed and self._source.state in (ClientState.STARTING, ClientState.READY):

@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -87,6 +87,7 @@ class FlagStore:
         tables = build_tables({}, boot)
         self._snapshot = FlagSnapshot(bootstrap=boot, **tables)
         self._dirty = False
+        self._save_queued = False
 
     @property
     def snapshot(self) -> FlagSnapshot:
@@ -104,8 +105,30 @@ class FlagStore:
         return self._persistence
 
     def after_fork(self) -> None:
-        """Replace the lock in a forked child."""
+        """Replace the lock in a forked child (where no save is queued)."""
         self._lock = threading.Lock()
+        self._save_queued = False
+
+    def persist_later(self, submit: Callable[[Callable[[], None]], object]) -> None:
+        """Queue one save of the cache with ``submit`` (the client's dispatcher thread, so
+        the disk is never written on an update thread); at most one save is queued."""
+        if self._persistence is None or self._save_queued:
+            return
+        self._save_queued = True
+        submit(self._save_queued_copy)
+
+    def _save_queued_copy(self) -> None:
+        self._save_queued = False
+        self.persist_logged()
+
+    def persist_logged(self, *, force: bool = False) -> None:
+        """:meth:`persist`, with a failure logged rather than raised."""
+        try:
+            self.persist(force=force)
+        except FlagKitError as exc:
+            self._logger.warning("could not persist the flag cache: %s", exc)
+        except Exception:
+            self._logger.exception("could not persist the flag cache")
 
     # -- updates --------------------------------------------------------------------------
 

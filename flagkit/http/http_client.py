@@ -38,17 +38,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
 
-from flagkit._version import __version__
 from flagkit.errors import AuthenticationError, FlagKitError, NetworkError
 from flagkit.http._redact import install_log_redaction, safe_url
 from flagkit.http._signing import RequestSigner, sdk_headers, user_agent
 from flagkit.http._transport import DeadlineTransport, deadline_scope, ssl_context, translate_errors
 from flagkit.http.circuit_breaker import CircuitBreaker
+from flagkit.http.config import HttpConfig
 from flagkit.http.responses import (
     ERROR_BODY_LIMIT,
     UsageMetrics,
@@ -63,7 +62,6 @@ from flagkit.http.responses import (
 )
 from flagkit.http.retry import call_with_retry, normalize_attempts
 from flagkit.http.sse import EventStream
-from flagkit.types.config import CircuitBreakerOptions, RetryOptions
 from flagkit.utils.signing import canonical_json, key_id
 
 __all__ = ["EventStream", "HttpClient", "HttpConfig"]
@@ -72,39 +70,6 @@ DEFAULT_RATE_LIMIT_COOLDOWN: Final = 1.0
 """Seconds of cooldown after a 429 that carries no usable ``Retry-After``."""
 
 _REJECTED_KEY_CODES: Final = frozenset({"AUTH_INVALID_KEY", "AUTH_INSUFFICIENT_PERMISSIONS"})
-
-
-def _sdk_version() -> str:
-    return __version__
-
-
-@dataclass(frozen=True, kw_only=True)
-class HttpConfig:
-    """Settings of one :class:`HttpClient`, taken from already validated ``FlagKitOptions``
-    (the client builds it; options are validated once, where they are defined).
-
-    >>> HttpConfig(base_url="http://127.0.0.1:8200/api/v1", api_key="sdk_example_key").timeout
-    5.0
-    """
-
-    base_url: str
-    api_key: str = field(repr=False)
-    secondary_api_key: str | None = field(default=None, repr=False)
-    key_rotation_grace_period: float = 300.0
-    timeout: float = 5.0
-    retries: int = 3
-    enable_request_signing: bool = True
-    retry: RetryOptions = field(default_factory=RetryOptions)
-    circuit_breaker: CircuitBreakerOptions = field(default_factory=CircuitBreakerOptions)
-    sdk_version: str = field(default_factory=_sdk_version)
-
-    def __repr__(self) -> str:
-        secondary = key_id(self.secondary_api_key) if self.secondary_api_key else None
-        return (
-            f"HttpConfig(base_url={self.base_url!r}, api_key_id={key_id(self.api_key)!r}, "
-            f"secondary_api_key_id={secondary!r}, timeout={self.timeout!r}, "
-            f"retries={self.retries!r}, enable_request_signing={self.enable_request_signing!r})"
-        )
 
 
 class HttpClient:

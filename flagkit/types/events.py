@@ -8,7 +8,10 @@ between threads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, TypedDict
+from typing import TYPE_CHECKING, Any, Final, TypedDict
+
+if TYPE_CHECKING:
+    from flagkit.types.config import FlagKitOptions
 
 __all__ = [
     "DEFAULT_MAX_BATCH_EVENTS",
@@ -83,6 +86,22 @@ class EventQueueConfig:
     retry_backoff_max: float = 60.0
     recovery_interval: float = 30.0
     compaction_threshold_bytes: int = 4 * 1024 * 1024
+
+    @classmethod
+    def from_options(cls, options: FlagKitOptions) -> EventQueueConfig:
+        """The queue settings of a client's (validated) options."""
+        return cls(
+            batch_size=options.event_batch_size,
+            flush_interval=options.event_flush_interval,
+            max_queue_size=options.max_event_queue_size,
+            lenient=options.lenient_tracking,
+            offline=options.offline,
+            strict_pii=options.strict_pii_mode,
+            persist=options.persist_events,
+            storage_path=options.event_storage_path,
+            max_persisted_events=options.max_persisted_events,
+            persistence_flush_interval_ms=options.persistence_flush_interval,
+        )
 
 
 @dataclass(frozen=True, slots=True)

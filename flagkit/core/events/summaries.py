@@ -23,10 +23,13 @@ are kept (generated keys cannot grow memory); lookups past that are not counted.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
+
+from flagkit.core.events.wire import Incoming
 
 __all__ = ["MAX_COUNTERS", "SUMMARY_EVENT", "EvaluationCounter"]
 
@@ -114,3 +117,21 @@ class EvaluationCounter:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def summary_event(
+    take: Callable[[], dict[str, Any] | None] | None, logger: logging.Logger
+) -> Incoming | None:
+    """The ``$evaluation_summary`` event of the counts ``take`` hands over (None: nothing
+    counted, or no summaries). A failure is logged, never raised: the worker goes on."""
+    if take is None:
+        return None
+    try:
+        data = take()
+    except Exception:
+        logger.exception("building the evaluation summary failed")
+        return None
+    if data is None:
+        return None
+    size = 80 * len(data.get("counts", ())) + 64  # estimated JSON characters
+    return ("$evaluation_summary", data, time.time(), None, size)

@@ -8,9 +8,8 @@ The worker owns every other piece of state; the only other shared object is
 :class:`~flagkit.core.events.counters.Counters`. A second thread, ``flagkit-events-send``,
 only calls the sender and hands back each outcome, so a slow POST never delays persistence.
 
-Each pass: read the inbox (build wire events, register flush requests), take send outcomes,
-write the event log when due, trim to ``max_queue_size``, claim orphaned events from the log,
-send a batch when due, and answer the flush requests that are done.
+Each pass: read the inbox, take send outcomes, write the log when due, trim to
+``max_queue_size``, claim orphans from the log, send a batch, answer finished flushes.
 
 Send outcomes (``docs/protocol.md §10.4``):
 
@@ -23,8 +22,8 @@ Send outcomes (``docs/protocol.md §10.4``):
 - anything else (5xx, 408, 429, network, a sender bug): the batch goes back to the front of
   the queue and is retried with exponential backoff and jitter.
 
-Nothing ends the loop but a stop: an unexpected exception is logged, reported through
-``on_error`` (once per exception type) and the loop goes on.
+Only a stop ends the loop: an unexpected exception is logged, reported once per type
+through ``on_error``, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from flagkit.core.events.messages import (
     SendThread,
     classify,
 )
+from flagkit.core.events.summaries import summary_event
 from flagkit.core.events.wire import Incoming, Pending, WireBuilder
 from flagkit.errors import FlagKitError, StorageError
 from flagkit.types.events import EventQueueConfig, FlushResult
@@ -240,17 +240,9 @@ class Worker:
 
     def _add_summary(self) -> None:
         """Queue the ``$evaluation_summary`` of the lookups since the last one, if any."""
-        summary = self._summary
-        if summary is None:
-            return
-        try:
-            data = summary()
-        except Exception:
-            self._logger.exception("flagkit-events: building the evaluation summary failed")
-            return
-        if data is not None:
-            size = 80 * len(data.get("counts", ())) + 64
-            self._ingest([("$evaluation_summary", data, time.time(), None, size)])
+        event = summary_event(self._summary, self._logger)
+        if event is not None:
+            self._ingest([event])
 
     # ---------------------------------------------------------------- sending
 
