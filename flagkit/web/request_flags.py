@@ -282,10 +282,13 @@ class RequestFlags:
         A missing flag, a non-boolean flag, a fault, and an invalid key (see
         :func:`parse_flag_key`: ``"!"``, ``"!!x"``, a non-string) count as off.
         """
-        if key.__class__ is not str:
-            if not isinstance(key, str):
-                return False
-            key = str.__str__(key)  # a plain str: a subclass may override hashing
+        # Hot path (a template tag per flag): a plain key, memoised or looked up once.
+        if key.__class__ is str and key and key[0] != "!":
+            value = self._bools.get(key)
+            return self._lookup_bool(key) if value is None else value
+        if not isinstance(key, str):
+            return False
+        key = str.__str__(key)  # a plain str: a subclass may override hashing
         negate = key[:1] == "!"
         if negate:
             key = key[1:]
@@ -297,20 +300,25 @@ class RequestFlags:
             return False
         value = self._bools.get(key)
         if value is None:
-            result = self._results.get(key)
-            if result is not None:
-                value = result.value is True
-            else:
-                client = self._client
-                if client is None:
-                    client = self.client
-                if self._active.get() is self:
-                    value = client.get_boolean_value(key, False)
-                else:
-                    with client.context_scope(self.scope_context):
-                        value = client.get_boolean_value(key, False)
-            self._bools[key] = value
+            value = self._lookup_bool(key)
         return value is not negate
+
+    def _lookup_bool(self, key: str) -> bool:
+        """Evaluate boolean flag ``key`` for this request (first time only) and memoise it."""
+        result = self._results.get(key)
+        if result is not None:
+            value = result.value is True
+        else:
+            client = self._client
+            if client is None:
+                client = self.client
+            if self._active.get() is self:
+                value = client.get_boolean_value(key, False)
+            else:
+                with client.context_scope(self.scope_context):
+                    value = client.get_boolean_value(key, False)
+        self._bools[key] = value
+        return value
 
     def evaluate(self, key: str) -> EvaluationResult[Any]:
         """The full :class:`~flagkit.EvaluationResult` of ``key`` (memoised). Never raises."""
