@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from flagkit.core.store import FlagStore
-from flagkit.core.updates.source import ClientState, DataSource, SourceListener
+from flagkit.core.updates.source import ClientState, DataSource, ReadyWait, SourceListener
 from flagkit.core.updates.wire import parse_flags, parse_segments
 from flagkit.errors import FlagKitError, InitializationError
 from flagkit.fleet.redis_io import RedisError, RedisFleet
@@ -62,7 +62,7 @@ class _Inner:
         self._fleet._inner_changed(flags)
 
 
-class FleetSource:
+class FleetSource(ReadyWait):
     """Keeps ``store`` current through Redis; see the module docstring. Thread-safe."""
 
     def __init__(
@@ -144,18 +144,6 @@ class FleetSource:
         if self._lease is not None:
             return "syncer"
         return "direct" if self._inner is not None else "reader"
-
-    def wait_ready(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for READY; False at once when FAILED or CLOSED."""
-        if self._state is ClientState.READY:
-            return True
-        if self._current() in (ClientState.FAILED, ClientState.CLOSED):
-            return False
-        self._ready.wait(max(0.0, timeout))
-        return self._current() is ClientState.READY
-
-    def _current(self) -> ClientState:
-        return self._state
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ClientState",
     "DataSource",
+    "ReadyWait",
     "SourceListener",
     "UpdateSource",
     "as_flagkit_error",
@@ -169,7 +170,28 @@ def _retried_by_http(error: FlagKitError) -> bool:
     )
 
 
-class DataSource:
+class ReadyWait:
+    """The wait for READY that every update source offers: ``_state`` and the ``_ready``
+    event (set on READY, FAILED and CLOSED) are the source's own."""
+
+    _state: ClientState
+    _ready: threading.Event
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for READY; False at once when FAILED or CLOSED."""
+        if self._state is ClientState.READY:
+            return True
+        if self._current() in (ClientState.FAILED, ClientState.CLOSED):
+            return False
+        self._ready.wait(max(0.0, timeout))
+        return self._current() is ClientState.READY
+
+    def _current(self) -> ClientState:
+        # A method call, so type checkers do not carry narrowing across other threads' writes.
+        return self._state
+
+
+class DataSource(ReadyWait):
     """Loads flags into ``store`` and keeps them current; see the module docstring.
 
     >>> source = DataSource(options, store, http_factory, listener, logger)  # doctest: +SKIP
@@ -228,19 +250,6 @@ class DataSource:
     def cursor(self) -> str | None:
         """The ``since`` of the next ``/sdk/updates`` request."""
         return self._cursor
-
-    def wait_ready(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for READY; False at once when FAILED or CLOSED."""
-        if self._state is ClientState.READY:
-            return True
-        if self._current() in (ClientState.FAILED, ClientState.CLOSED):
-            return False
-        self._ready.wait(max(0.0, timeout))
-        return self._current() is ClientState.READY
-
-    def _current(self) -> ClientState:
-        # A method call, so type checkers do not carry narrowing across other threads' writes.
-        return self._state
 
     # -- lifecycle ------------------------------------------------------------------------
 
