@@ -169,7 +169,7 @@ def test_a_batch_delivered_twice_is_recorded_once(
     assert len(server.requests_to("events")) >= 2
 
 
-def test_a_failed_send_warns_once_naming_the_server_without_a_doubled_prefix(
+def test_a_failed_send_warning_names_the_server_without_a_doubled_prefix(
     delivery: Delivery, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The send-failure warning names the request and the server's URL, carries no key, and
